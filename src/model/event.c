@@ -1,0 +1,76 @@
+#include <stddef.h>
+
+#include "model/event.h"
+
+static const struct event_type_info event_types[] = {
+	{ EVT_PROCESS_CREATED, "Process Created", "process", MSG_EVENT, SEV_INFO, "process_details" },
+	{ EVT_PROCESS_TERMINATED, "Process Terminated", "process", MSG_EVENT, SEV_INFO, "process_details" },
+	{ EVT_THREAD_CREATED, "Thread Created", "thread", MSG_EVENT, SEV_INFO, "thread_details" },
+	{ EVT_THREAD_TERMINATED, "Thread Terminated", "thread", MSG_EVENT, SEV_INFO, "thread_details" },
+	{ SYS_SERVICE_INIT_STARTED, "Service Initialization Started", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+	{ SYS_SERVICE_INIT_SUCCESSFUL, "Service Initialization Successful", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+	{ SYS_SERVICE_INIT_FAILED, "Service Initialization Failed", "system", MSG_SYSTEM_ACTIVITY, SEV_ERROR, "system_details" },
+	{ SYS_SOURCE_SELECTED, "Source Selected", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+	{ SYS_SERVICE_SHUTDOWN, "Service Gracefully Shutdown", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+	{ SYS_EVENTS_DROPPED, "Events Dropped", "system", MSG_SYSTEM_ACTIVITY, SEV_WARNING, "system_details" },
+	{ SYS_PROCESS_LIMIT_REACHED, "Process Limit Reached", "system", MSG_SYSTEM_ACTIVITY, SEV_MEDIUM, "system_details" },
+	{ SYS_FEATURE_DEGRADED, "Feature Degraded", "system", MSG_SYSTEM_ACTIVITY, SEV_WARNING, "system_details" },
+	{ SYS_CONFIG_RELOADED, "Configuration Reloaded", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+};
+
+const struct event_type_info *event_type__info(enum event_type type)
+{
+	for (size_t i = 0; i < sizeof(event_types) / sizeof(event_types[0]); i++)
+		if (event_types[i].type == type)
+			return &event_types[i];
+	return NULL;
+}
+
+const struct event_type_info *event_type__all(unsigned *count)
+{
+	*count = sizeof(event_types) / sizeof(event_types[0]);
+	return event_types;
+}
+
+const char *msg_type_name(enum msg_type t)
+{
+	switch (t) {
+	case MSG_EVENT: return "EVENT";
+	case MSG_ALERT: return "ALERT";
+	case MSG_SYSTEM_ACTIVITY: return "SYSTEM_ACTIVITY";
+	}
+	return "EVENT";
+}
+
+const char *severity_name(enum severity s)
+{
+	switch (s) {
+	case SEV_INFO: return "INFO";
+	case SEV_WARNING: return "WARNING";
+	case SEV_ERROR: return "ERROR";
+	case SEV_MEDIUM: return "MEDIUM";
+	case SEV_HIGH: return "HIGH";
+	case SEV_CRITICAL: return "CRITICAL";
+	}
+	return "INFO";
+}
+
+void event__kv_str(struct event *ev, const char *key, const char *val)
+{
+	if (ev->nkv >= EVENT_MAX_KV)
+		return;
+	ev->kv[ev->nkv].key = key;
+	ev->kv[ev->nkv].str = val ? val : "";
+	ev->kv[ev->nkv].num = 0;
+	ev->nkv++;
+}
+
+void event__kv_num(struct event *ev, const char *key, int64_t val)
+{
+	if (ev->nkv >= EVENT_MAX_KV)
+		return;
+	ev->kv[ev->nkv].key = key;
+	ev->kv[ev->nkv].str = NULL;
+	ev->kv[ev->nkv].num = val;
+	ev->nkv++;
+}
