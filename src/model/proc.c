@@ -38,6 +38,7 @@ void proc_info__clear(struct proc_info *p)
 	free(p->cwd);
 	free(p->args);
 	free(p->env);
+	free(p->cgroup);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -57,11 +58,12 @@ static int dup_bytes(char **dst, const char *src, size_t len)
 int proc_info__copy(struct proc_info *dst, const struct proc_info *src)
 {
 	*dst = *src;
-	dst->exe = dst->cwd = dst->args = dst->env = NULL;
+	dst->exe = dst->cwd = dst->args = dst->env = dst->cgroup = NULL;
 	if (dup_bytes(&dst->exe, src->exe, src->exe ? strlen(src->exe) : 0) ||
 	    dup_bytes(&dst->cwd, src->cwd, src->cwd ? strlen(src->cwd) : 0) ||
 	    dup_bytes(&dst->args, src->args, src->args_len) ||
-	    dup_bytes(&dst->env, src->env, src->env_len)) {
+	    dup_bytes(&dst->env, src->env, src->env_len) ||
+	    dup_bytes(&dst->cgroup, src->cgroup, src->cgroup ? strlen(src->cgroup) : 0)) {
 		proc_info__clear(dst);
 		return -ENOMEM;
 	}

@@ -65,6 +65,7 @@ struct proc_info {
 	uint64_t self_exec_id;	/* kernel's counter, incremented on exec */
 	uint32_t pidns, mntns, netns;	/* namespace inode numbers, 0 unknown */
 	uint64_t cgroup_id;
+	char *cgroup;		/* cgroup v2 path or leaf name, owned; NULL unknown */
 	char container_id[PROC_CONTAINER_ID_LEN + 1];	/* "" outside containers */
 	const char *container_runtime;	/* static string or NULL */
 

@@ -1,0 +1,47 @@
+/* The pipeline between the sources and the sinks: it owns the process table,
+ * runs the enrichers, applies the controls, serializes and writes. Sources
+ * only report what happened, in source-neutral terms, through these calls.
+ * Everything runs on the agent's one event loop thread. */
+#ifndef VIGIL_PIPELINE_H
+#define VIGIL_PIPELINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/event.h"
+#include "model/proc.h"
+
+struct pipeline;
+
+/* A process (thread group) replaced its image. info holds what the source
+ * knows; the pipeline takes ownership of its heap strings and zeroes *info.
+ * Fields a source cannot know are left 0/NULL and filled from the table. */
+void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t time_boot_ns);
+
+/* A task was created. For a new process (is_thread false) child holds what
+ * the source knows (at least pid, ppid, start_boot_ns); everything missing
+ * is inherited from the parent's entry. For a thread, child->pid is the
+ * group and child->tid the new thread. Ownership as for on_exec. */
+void pipeline__on_fork(struct pipeline *pl, struct proc_info *child, bool is_thread,
+		       uint64_t time_boot_ns);
+
+/* A task exited. group_dead: it was the last thread, the process is gone.
+ * exit_status is the kernel's wait status (code << 8 | signal | 0x80 core). */
+void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool group_dead,
+		       uint32_t exit_status, uint64_t time_boot_ns);
+
+/* A process changed credentials (process connector uid/gid events). */
+void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
+			uint32_t gid, uint32_t egid);
+
+/* n events lost at the source for reason (static string, e.g.
+ * "ringbuf_full"); reported in an "Events Dropped" SYSTEM_ACTIVITY. */
+void pipeline__count_drop(struct pipeline *pl, const char *reason, uint64_t n);
+
+/* Emits a SYSTEM_ACTIVITY message (also logged). */
+void pipeline__system(struct pipeline *pl, struct event *ev);
+
+/* Converts a CLOCK_BOOTTIME timestamp to CLOCK_REALTIME ns. */
+uint64_t pipeline__boot_to_real(const struct pipeline *pl, uint64_t boot_ns);
+
+#endif
