@@ -1,0 +1,110 @@
+/* Helpers shared by Vigil's BPF programs: bounds the verifier can follow,
+ * the loss counters, and a d_path() stand-in (bpf_d_path is not allowed in
+ * tracepoint programs). */
+#ifndef VIGIL_COMMON_BPF_H
+#define VIGIL_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include "sources/ebpf/process.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+/* Clang may fold a clamp into a form the verifier cannot follow; the empty
+ * asm makes the clamped value opaque so the bound check stays in place. */
+#define vg_barrier_var(v) asm volatile("" : "+r"(v))
+
+static __always_inline __u32 vg_clamp(__u32 v, __u32 max)
+{
+	if (v > max)
+		v = max;
+	vg_barrier_var(v);
+	return v;
+}
+
+/* kernfs_node.parent became __parent in v6.15 (commit 633488947ef6,
+ * "kernfs: Use RCU to access kernfs_node::parent"). */
+struct kernfs_node___pre615 {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *vg_kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
+}
+
+#define VG_PATH_SCRATCH (2 * VG_PATH_MAX + 256)
+
+struct vg_path_scratch {
+	char buf[VG_PATH_SCRATCH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vg_path_scratch);
+} vg_path_scratch SEC(".maps");
+
+/* Writes the absolute path of (dentry, vfsmnt) — as seen from the root of
+ * the task's mount namespace — NUL-terminated into dst (VG_PATH_MAX bytes).
+ * Returns the length including the NUL, 0 on failure; sets *truncated when
+ * the path had more than VG_PATH_DEPTH components or did not fit. */
+static __always_inline __u32 vg_read_path(struct dentry *dentry, struct vfsmount *vfsmnt, char *dst,
+					  bool *truncated)
+{
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct vg_path_scratch *s;
+	__u32 zero = 0, off = VG_PATH_MAX, total;
+	bool complete = false;
+	int i;
+
+	s = bpf_map_lookup_elem(&vg_path_scratch, &zero);
+	if (!s)
+		return 0;
+	for (i = 0; i < VG_PATH_DEPTH; i++) {
+		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+		struct qstr name;
+		__u32 len;
+
+		if (dentry == mnt_root || dentry == parent) {
+			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+			if (dentry == mnt_root && mnt != mnt_parent) {
+				/* Cross to the mount this one is mounted on. */
+				dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+				mnt = mnt_parent;
+				vfsmnt = __builtin_preserve_access_index(&mnt->mnt);
+				continue;
+			}
+			complete = true;
+			break;
+		}
+		name = BPF_CORE_READ(dentry, d_name);
+		len = vg_clamp(name.len, 255);
+		if (off <= len + 1)
+			break;
+		off -= len;
+		bpf_probe_read_kernel(&s->buf[off & (2 * VG_PATH_MAX - 1)], len & 255, name.name);
+		off -= 1;
+		s->buf[off & (2 * VG_PATH_MAX - 1)] = '/';
+		dentry = parent;
+	}
+	if (!complete)
+		*truncated = true;
+	if (off >= VG_PATH_MAX) {
+		/* The root itself. */
+		dst[0] = '/';
+		dst[1] = '\0';
+		return 2;
+	}
+	total = vg_clamp(VG_PATH_MAX - off, VG_PATH_MAX - 1);
+	bpf_probe_read_kernel(dst, total, &s->buf[off & (2 * VG_PATH_MAX - 1)]);
+	dst[total & (VG_PATH_MAX - 1)] = '\0';
+	return total + 1;
+}
+
+#endif

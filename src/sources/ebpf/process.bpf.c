@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Process and thread lifecycle from the scheduler's BTF tracepoints:
+ * sched_process_exec (argv, exe, cwd from the new image), sched_process_fork
+ * (processes and threads) and sched_process_exit. BTF tracepoints (tp_btf)
+ * need no tracefs and no kprobes, which these hosts do not offer. */
+#include "sources/ebpf/common.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);	/* user space sets the configured size */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vg_config);
+} vg_config_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, VG_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} excluded_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, char[VG_COMM_LEN]);
+	__type(value, __u8);
+} excluded_comms SEC(".maps");
+
+/* Offsets of the strings inside an exec record are masked to these powers of
+ * two so the verifier can bound every write (see the layout in process.h). */
+#define VG_OFF_CWD_MASK (2 * VG_PATH_MAX - 1)
+#define VG_OFF_ARGS_MASK (4 * VG_PATH_MAX - 1)
+#define VG_OFF_ENV_MASK (65536 - 1)
+#define VG_OFF_CG_MASK (131072 - 1)
+#define VG_EXEC_SCRATCH_DATA (131072 + VG_CGROUP_MAX)
+
+_Static_assert(2 * VG_PATH_MAX <= 4 * VG_PATH_MAX, "cwd offset mask");
+_Static_assert(2 * VG_PATH_MAX + VG_ARGS_MAX <= 65536, "env offset mask");
+_Static_assert(2 * VG_PATH_MAX + 2 * VG_ARGS_MAX <= 131072, "cgroup offset mask");
+
+struct vg_exec_scratch {
+	struct vg_exec rec;
+	char data[VG_EXEC_SCRATCH_DATA];
+};
+
+/* An exec record is too big for a per-CPU array value (32 KiB cap): a plain
+ * array with one slot per CPU, indexed by the current CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 256);	/* user space sets the number of CPUs */
+	__type(key, __u32);
+	__type(value, struct vg_exec_scratch);
+} exec_scratch SEC(".maps");
+
+static __always_inline void count(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &reason);
+
+	if (c)
+		*c += 1;
+}
+
+static __always_inline struct vg_config *get_config(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&vg_config_map, &zero);
+}
+
+static __always_inline bool excluded(__u32 tgid, const char *comm)
+{
+	if (bpf_map_lookup_elem(&excluded_pids, &tgid) ||
+	    bpf_map_lookup_elem(&excluded_comms, comm)) {
+		count(VG_CNT_FILTERED);
+		return true;
+	}
+	return false;
+}
+
+/* Batched wake-ups: waking user space costs tens of microseconds, so only
+ * wake it when enough is queued; the loader drains on a timer otherwise. */
+static __always_inline __u64 wakeup_flag(const struct vg_config *cfg)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= cfg->wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void emit(const struct vg_config *cfg, void *rec, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, rec, size, wakeup_flag(cfg)))
+		count(VG_CNT_RB_FULL);
+	else
+		count(VG_CNT_EMITTED);
+}
+
+static __always_inline void fill_task(struct vg_task *t, struct task_struct *task)
+{
+	struct pid *tpid = BPF_CORE_READ(task, thread_pid);
+	unsigned int level = BPF_CORE_READ(tpid, level);
+	struct upid upid = {};
+
+	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	t->uid = BPF_CORE_READ(task, real_cred, uid.val);
+	t->gid = BPF_CORE_READ(task, real_cred, gid.val);
+	t->euid = BPF_CORE_READ(task, real_cred, euid.val);
+	t->egid = BPF_CORE_READ(task, real_cred, egid.val);
+	if (bpf_core_field_exists(task->loginuid))
+		t->auid = BPF_CORE_READ(task, loginuid.val);
+	else
+		t->auid = 0xffffffff;
+	bpf_probe_read_kernel(&upid, sizeof(upid), &tpid->numbers[level & 31]);
+	t->pidns = BPF_CORE_READ(upid.ns, ns.inum);
+	t->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+	t->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
+	t->start_boot_ns = BPF_CORE_READ(task, start_boottime);
+	t->self_exec_id = BPF_CORE_READ(task, self_exec_id);
+	t->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	bpf_probe_read_kernel_str(t->comm, sizeof(t->comm), task->comm);
+}
+
+/* Reads argv or envp of the new image: [start, end) of the user stack. */
+static __always_inline __u32 read_strings(char *dst, __u64 start, __u64 end, __u32 max, __u16 *flags,
+					  __u16 trunc_flag, bool *fault)
+{
+	__u64 full = end > start ? end - start : 0;
+	__u32 len = full > max ? max : (__u32)full;
+
+	if (full > max)
+		*flags |= trunc_flag;
+	len = vg_clamp(len, VG_ARGS_MAX);
+	if (len == 0)
+		return 0;
+	if (bpf_probe_read_user(dst, len, (void *)start)) {
+		*fault = true;
+		return 0;
+	}
+	return len;
+}
+
+/* Last VG_CGROUP_DEPTH components of the task's cgroup v2 path, leaf first,
+ * each NUL-terminated: enough to recognise every container runtime layout. */
+static __always_inline __u32 read_cgroup(char *dst, struct task_struct *task)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	__u32 off = 0;
+	int i;
+
+	for (i = 0; i < VG_CGROUP_DEPTH; i++) {
+		const char *name;
+		long n;
+
+		if (!kn)
+			break;
+		name = BPF_CORE_READ(kn, name);
+		n = bpf_probe_read_kernel_str(&dst[off & (VG_CGROUP_MAX - 1)], VG_CGROUP_MAX / VG_CGROUP_DEPTH,
+					      name);
+		if (n <= 0)
+			break;
+		off += n;
+		kn = vg_kn_parent(kn);
+	}
+	return off;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(vg_process_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct vg_config *cfg = get_config();
+	struct vg_exec_scratch *s;
+	struct vg_exec *r;
+	struct file *file;
+	struct mm_struct *mm;
+	__u32 cpu = bpf_get_smp_processor_id(), off, n;
+	bool trunc = false, fault = false;
+	char comm[VG_COMM_LEN] = {};
+
+	if (!cfg || !(cfg->types & VG_TYPE_EXEC))
+		return 0;
+	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	if (excluded(p->tgid, comm))
+		return 0;
+	s = bpf_map_lookup_elem(&exec_scratch, &cpu);
+	if (!s) {
+		count(VG_CNT_NO_SCRATCH);
+		return 0;
+	}
+	r = &s->rec;
+	r->hdr.type = VG_REC_EXEC;
+	r->hdr.flags = 0;
+	r->hdr.time_boot_ns = bpf_ktime_get_boot_ns();
+	r->hdr.pid = p->tgid;
+	r->hdr.tid = p->pid;
+	fill_task(&r->task, p);
+
+	file = BPF_CORE_READ(bprm, file);
+	r->exe_ino = BPF_CORE_READ(file, f_inode, i_ino);
+	r->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	n = vg_read_path(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), &s->data[0],
+			 &trunc);
+	if (trunc)
+		r->hdr.flags |= VG_F_EXE_TRUNC;
+	r->exe_len = n;
+	off = n;
+
+	trunc = false;
+	n = vg_read_path(BPF_CORE_READ(p, fs, pwd.dentry), BPF_CORE_READ(p, fs, pwd.mnt),
+			 &s->data[off & VG_OFF_CWD_MASK], &trunc);
+	if (trunc)
+		r->hdr.flags |= VG_F_CWD_TRUNC;
+	r->cwd_len = n;
+	off += n;
+
+	mm = BPF_CORE_READ(p, mm);
+	r->args_full_len = BPF_CORE_READ(mm, arg_end) - BPF_CORE_READ(mm, arg_start);
+	n = read_strings(&s->data[off & VG_OFF_ARGS_MASK], BPF_CORE_READ(mm, arg_start),
+			 BPF_CORE_READ(mm, arg_end), cfg->args_max, &r->hdr.flags, VG_F_ARGS_TRUNC, &fault);
+	if (fault) {
+		r->hdr.flags |= VG_F_ARGS_FAULT;
+		count(VG_CNT_ARGS_FAULT);
+	}
+	r->args_len = n;
+	off += n;
+
+	n = 0;
+	if (cfg->env_max) {
+		fault = false;
+		n = read_strings(&s->data[off & VG_OFF_ENV_MASK], BPF_CORE_READ(mm, env_start),
+				 BPF_CORE_READ(mm, env_end), cfg->env_max, &r->hdr.flags, VG_F_ENV_TRUNC,
+				 &fault);
+	}
+	r->env_len = n;
+	off += n;
+
+	n = read_cgroup(&s->data[off & VG_OFF_CG_MASK], p);
+	r->cgroup_len = n;
+	off += n;
+
+	off = vg_clamp(off, VG_EXEC_SCRATCH_DATA);
+	r->hdr.size = sizeof(*r) + off;
+	emit(cfg, s, sizeof(*r) + off);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vg_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct vg_config *cfg = get_config();
+	struct vg_fork r = {};
+	bool thread = child->pid != child->tgid;
+
+	if (!cfg || !(cfg->types & (thread ? VG_TYPE_THREAD : VG_TYPE_FORK)))
+		return 0;
+	fill_task(&r.task, child);
+	if (excluded(child->tgid, r.task.comm))
+		return 0;
+	r.hdr.type = VG_REC_FORK;
+	r.hdr.flags = thread ? VG_F_THREAD : 0;
+	r.hdr.size = sizeof(r);
+	r.hdr.time_boot_ns = bpf_ktime_get_boot_ns();
+	r.hdr.pid = child->tgid;
+	r.hdr.tid = child->pid;
+	emit(cfg, &r, sizeof(r));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(vg_process_exit, struct task_struct *p)
+{
+	struct vg_config *cfg = get_config();
+	struct vg_exit r = {};
+	char comm[VG_COMM_LEN] = {};
+	bool group_dead;
+
+	if (!cfg)
+		return 0;
+	/* signal->live reaches 0 in do_exit() before this tracepoint for the
+	 * group's last thread (the tracepoint's own group_dead argument only
+	 * exists since v6.16). */
+	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
+	if (group_dead ? !(cfg->types & VG_TYPE_EXIT) : !(cfg->types & VG_TYPE_THREAD))
+		return 0;
+	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	if (excluded(p->tgid, comm))
+		return 0;
+	r.hdr.type = VG_REC_EXIT;
+	r.hdr.flags = group_dead ? VG_F_GROUP_DEAD : 0;
+	r.hdr.size = sizeof(r);
+	r.hdr.time_boot_ns = bpf_ktime_get_boot_ns();
+	r.hdr.pid = p->tgid;
+	r.hdr.tid = p->pid;
+	r.exit_code = p->exit_code;
+	emit(cfg, &r, sizeof(r));
+	return 0;
+}
