@@ -25,6 +25,8 @@ struct source_ops {
 	/* Called every poll_interval_ms: drains batched data and reports
 	 * counters. May be NULL. */
 	int (*tick)(struct source *src);
+	/* Applies a reloaded config (toggles, limits, exclusions). May be NULL. */
+	int (*reconfigure)(struct source *src, const struct vigil_config *cfg);
 	/* Flushes what was already read, detaches, frees; accepts a closed source. */
 	void (*close)(struct source *src);
 };

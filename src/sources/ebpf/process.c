@@ -1,0 +1,403 @@
+/* Loader and ring-buffer reader of process.bpf.c: the eBPF source. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "agent/pipeline.h"
+#include "lib/log.h"
+#include "sources/ebpf/process.h"
+#include "sources/source.h"
+
+#include "process.skel.h"
+
+struct ebpf_source {
+	struct process_bpf *skel;
+	struct ring_buffer *rb;
+	struct pipeline *pl;
+	int ncpus;
+	uint64_t reported[VG_CNT_MAX];
+	uint64_t bad_records;
+};
+
+/* libbpf prints its reasons; keep the last warning so open() can say why. */
+static char libbpf_last_error[256];
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	snprintf(libbpf_last_error, sizeof(libbpf_last_error), "%s", line);
+	log_debug("libbpf: %s", line);
+	return 0;
+}
+
+static uint32_t kernel_types(const struct vigil_config *cfg)
+{
+	uint32_t t = 0;
+
+	/* fork and exit records keep the process table right even when their
+	 * events are off, so they follow the process toggle together. */
+	if (cfg->ev_process)
+		t |= VG_TYPE_EXEC | VG_TYPE_FORK | VG_TYPE_EXIT;
+	if (cfg->ev_thread)
+		t |= VG_TYPE_THREAD;
+	return t;
+}
+
+/* Pushes toggles, limits and exclusions into the kernel maps; also used on
+ * SIGHUP. */
+static int ebpf_apply_config(struct source *src, const struct vigil_config *cfg)
+{
+	struct ebpf_source *s = src->priv;
+	struct vg_config kc = {
+		.types = kernel_types(cfg),
+		.args_max = cfg->max_args_bytes > VG_ARGS_MAX ? VG_ARGS_MAX : cfg->max_args_bytes,
+		.env_max = cfg->env_capture ? (cfg->max_env_bytes > VG_ARGS_MAX ? VG_ARGS_MAX
+										 : cfg->max_env_bytes)
+					    : 0,
+		.wakeup_bytes = cfg->wakeup_bytes,
+	};
+	uint32_t zero = 0, self = (uint32_t)getpid();
+	uint8_t one = 1;
+	char key[VG_COMM_LEN], next[VG_COMM_LEN];
+	int cfd = bpf_map__fd(s->skel->maps.excluded_comms);
+
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.vg_config_map), &zero, &kc, BPF_ANY))
+		return -errno;
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.excluded_pids), &self, &one, BPF_ANY))
+		return -errno;
+	/* Replace the excluded names: delete all, then add the configured ones. */
+	while (bpf_map_get_next_key(cfd, NULL, next) == 0) {
+		memcpy(key, next, sizeof(key));
+		bpf_map_delete_elem(cfd, key);
+	}
+	for (unsigned i = 0; i < cfg->exclude_process_names.count; i++) {
+		memset(key, 0, sizeof(key));
+		strncpy(key, cfg->exclude_process_names.items[i], sizeof(key) - 1);
+		if (bpf_map_update_elem(cfd, key, &one, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+static int copy_str(char **dst, const char *p, uint32_t len)
+{
+	/* len counts the NUL the kernel wrote; never trust it to be there. */
+	if (len == 0)
+		return 0;
+	return proc_info__set_str(dst, p, strnlen(p, len));
+}
+
+/* cgroup components arrive leaf first; rebuild "/a/b/leaf". */
+static int copy_cgroup(char **dst, const char *p, uint32_t len)
+{
+	const char *comp[VG_CGROUP_DEPTH];
+	size_t clen[VG_CGROUP_DEPTH];
+	unsigned n = 0;
+	uint32_t off = 0;
+	char path[VG_CGROUP_MAX + VG_CGROUP_DEPTH + 2];
+	size_t w = 0;
+
+	while (off < len && n < VG_CGROUP_DEPTH) {
+		size_t l = strnlen(p + off, len - off);
+
+		comp[n] = p + off;
+		clen[n] = l;
+		n++;
+		off += l + 1;
+	}
+	for (int i = (int)n - 1; i >= 0; i--) {
+		if (clen[i] == 0)
+			continue;	/* the root cgroup's name is empty */
+		if (w + clen[i] + 2 > sizeof(path))
+			break;
+		path[w++] = '/';
+		memcpy(path + w, comp[i], clen[i]);
+		w += clen[i];
+	}
+	if (w == 0)
+		path[w++] = '/';
+	return proc_info__set_str(dst, path, w);
+}
+
+static void fill_task(struct proc_info *p, const struct vg_rec_hdr *h, const struct vg_task *t)
+{
+	p->pid = h->pid;
+	p->tid = h->tid;
+	p->ppid = t->ppid;
+	memcpy(p->comm, t->comm, sizeof(p->comm));
+	p->comm[sizeof(p->comm) - 1] = '\0';
+	p->uid = t->uid;
+	p->gid = t->gid;
+	p->euid = t->euid;
+	p->egid = t->egid;
+	p->auid = t->auid;
+	p->pidns = t->pidns;
+	p->mntns = t->mntns;
+	p->netns = t->netns;
+	p->start_boot_ns = t->start_boot_ns;
+	p->self_exec_id = t->self_exec_id;
+	p->cgroup_id = t->cgroup_id;
+}
+
+static int handle_exec(struct ebpf_source *s, const struct vg_exec *r, size_t size)
+{
+	const char *d = (const char *)(r + 1);
+	uint64_t need = (uint64_t)r->exe_len + r->cwd_len + r->args_len + r->env_len + r->cgroup_len;
+	struct proc_info p = { 0 };
+	uint32_t off = 0;
+	int err = 0;
+
+	if (r->exe_len > VG_PATH_MAX || r->cwd_len > VG_PATH_MAX || r->args_len > VG_ARGS_MAX ||
+	    r->env_len > VG_ARGS_MAX || r->cgroup_len > VG_CGROUP_MAX ||
+	    sizeof(*r) + need > size)
+		return -EBADMSG;
+	fill_task(&p, &r->hdr, &r->task);
+	p.exec_boot_ns = r->hdr.time_boot_ns;
+	p.origin = PROC_ORIGIN_EXEC;
+	p.exe_dev = r->exe_dev;
+	p.exe_ino = r->exe_ino;
+	err = err ?: copy_str(&p.exe, d + off, r->exe_len);
+	off += r->exe_len;
+	err = err ?: copy_str(&p.cwd, d + off, r->cwd_len);
+	off += r->cwd_len;
+	if (r->args_len) {
+		uint32_t l = r->args_len;
+
+		/* argv ends with a NUL; drop it so no empty last argument appears. */
+		if (d[off + l - 1] == '\0')
+			l--;
+		err = err ?: proc_info__set_str(&p.args, d + off, l);
+		p.args_len = l;
+	}
+	p.args_truncated = r->hdr.flags & VG_F_ARGS_TRUNC;
+	off += r->args_len;
+	if (r->env_len) {
+		uint32_t l = r->env_len;
+
+		if (d[off + l - 1] == '\0')
+			l--;
+		err = err ?: proc_info__set_str(&p.env, d + off, l);
+		p.env_len = l;
+		p.env_truncated = r->hdr.flags & VG_F_ENV_TRUNC;
+	}
+	off += r->env_len;
+	err = err ?: copy_cgroup(&p.cgroup, d + off, r->cgroup_len);
+	if (err) {
+		proc_info__clear(&p);
+		return err;
+	}
+	pipeline__on_exec(s->pl, &p, r->hdr.time_boot_ns);
+	proc_info__clear(&p);
+	return 0;
+}
+
+static int handle_record(void *ctx, void *data, size_t size)
+{
+	struct ebpf_source *s = ctx;
+	const struct vg_rec_hdr *h = data;
+	int err = 0;
+
+	if (size < sizeof(*h) || h->size != size) {
+		err = -EBADMSG;
+		goto out;
+	}
+	switch (h->type) {
+	case VG_REC_EXEC:
+		if (size < sizeof(struct vg_exec)) {
+			err = -EBADMSG;
+			break;
+		}
+		err = handle_exec(s, data, size);
+		break;
+	case VG_REC_FORK: {
+		const struct vg_fork *f = data;
+		struct proc_info p = { 0 };
+
+		if (size != sizeof(*f)) {
+			err = -EBADMSG;
+			break;
+		}
+		fill_task(&p, h, &f->task);
+		p.origin = PROC_ORIGIN_FORK;
+		p.exec_boot_ns = p.start_boot_ns;
+		pipeline__on_fork(s->pl, &p, h->flags & VG_F_THREAD, h->time_boot_ns);
+		proc_info__clear(&p);
+		break;
+	}
+	case VG_REC_EXIT: {
+		const struct vg_exit *x = data;
+
+		if (size != sizeof(*x)) {
+			err = -EBADMSG;
+			break;
+		}
+		pipeline__on_exit(s->pl, h->pid, h->tid, h->flags & VG_F_GROUP_DEAD, x->exit_code,
+				  h->time_boot_ns);
+		break;
+	}
+	default:
+		err = -EBADMSG;
+	}
+out:
+	if (err == -EBADMSG) {
+		/* A record we cannot trust is dropped and counted, never parsed. */
+		s->bad_records++;
+		pipeline__count_drop(s->pl, "ebpf_bad_record", 1);
+	} else if (err) {
+		pipeline__count_drop(s->pl, "out_of_memory", 1);
+	}
+	return 0;
+}
+
+static void ebpf_close(struct source *src)
+{
+	struct ebpf_source *s = src->priv;
+
+	if (!s)
+		return;
+	if (s->skel)
+		process_bpf__detach(s->skel);
+	/* Programs are detached: what is still queued is all there will be. */
+	if (s->rb)
+		ring_buffer__consume(s->rb);
+	ring_buffer__free(s->rb);
+	process_bpf__destroy(s->skel);
+	free(s);
+	src->priv = NULL;
+}
+
+static int ebpf_open(struct source *src, const struct vigil_config *cfg, struct pipeline *pl,
+		     char *err, size_t errlen)
+{
+	struct ebpf_source *s;
+	int ret;
+
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		snprintf(err, errlen, "kernel BTF (/sys/kernel/btf/vmlinux) is not available");
+		return -ENOENT;
+	}
+	libbpf_set_print(libbpf_print);
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	src->priv = s;
+	s->pl = pl;
+	s->ncpus = libbpf_num_possible_cpus();
+	s->skel = process_bpf__open();
+	if (!s->skel) {
+		ret = -errno;
+		snprintf(err, errlen, "opening the BPF object failed: %s", libbpf_last_error);
+		goto fail;
+	}
+	if (s->ncpus <= 0)
+		s->ncpus = 1;
+	bpf_map__set_max_entries(s->skel->maps.events, cfg->ringbuf_bytes);
+	bpf_map__set_max_entries(s->skel->maps.exec_scratch, (uint32_t)s->ncpus);
+	ret = process_bpf__load(s->skel);
+	if (ret) {
+		snprintf(err, errlen, "loading the BPF programs failed (%s): %s", strerror(-ret),
+			 libbpf_last_error);
+		goto fail;
+	}
+	ret = ebpf_apply_config(src, cfg);
+	if (ret) {
+		snprintf(err, errlen, "writing the BPF config maps failed: %s", strerror(-ret));
+		goto fail;
+	}
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), handle_record, s, NULL);
+	if (!s->rb) {
+		ret = -errno;
+		snprintf(err, errlen, "creating the ring buffer reader failed: %s", strerror(-ret));
+		goto fail;
+	}
+	ret = process_bpf__attach(s->skel);
+	if (ret) {
+		snprintf(err, errlen, "attaching to the sched tracepoints failed (%s): %s",
+			 strerror(-ret), libbpf_last_error);
+		goto fail;
+	}
+	return 0;
+fail:
+	ebpf_close(src);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+static int ebpf_fd(const struct source *src)
+{
+	const struct ebpf_source *s = src->priv;
+
+	return ring_buffer__epoll_fd(s->rb);
+}
+
+static int ebpf_dispatch(struct source *src)
+{
+	struct ebpf_source *s = src->priv;
+	int n = ring_buffer__consume(s->rb);
+
+	return n < 0 ? n : n;
+}
+
+/* Sums the per-CPU loss counters and reports what grew since last time. */
+static void report_counters(struct ebpf_source *s)
+{
+	static const struct {
+		enum vg_counter idx;
+		const char *reason;
+	} losses[] = {
+		{ VG_CNT_RB_FULL, "ringbuf_full" },
+		{ VG_CNT_NO_SCRATCH, "bpf_no_scratch" },
+	};
+	uint64_t vals[256];
+	int fd = bpf_map__fd(s->skel->maps.counters);
+
+	if (s->ncpus > 256)
+		return;
+	for (size_t i = 0; i < sizeof(losses) / sizeof(losses[0]); i++) {
+		uint32_t key = losses[i].idx;
+		uint64_t sum = 0;
+
+		if (bpf_map_lookup_elem(fd, &key, vals))
+			continue;
+		for (int c = 0; c < s->ncpus; c++)
+			sum += vals[c];
+		if (sum > s->reported[key]) {
+			pipeline__count_drop(s->pl, losses[i].reason, sum - s->reported[key]);
+			s->reported[key] = sum;
+		}
+	}
+}
+
+static int ebpf_tick(struct source *src)
+{
+	struct ebpf_source *s = src->priv;
+	int n = ring_buffer__consume(s->rb);
+
+	report_counters(s);
+	return n;
+}
+
+const struct source_ops source_ebpf_ops = {
+	.name = "ebpf",
+	.open = ebpf_open,
+	.fd = ebpf_fd,
+	.dispatch = ebpf_dispatch,
+	.tick = ebpf_tick,
+	.reconfigure = ebpf_apply_config,
+	.close = ebpf_close,
+};
