@@ -1,0 +1,458 @@
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "model/fields.h"
+#include "output/json.h"
+
+static const char replacement[] = "\xef\xbf\xbd";	/* U+FFFD */
+
+static void buf_restore(struct buf *b, size_t len, bool toobig)
+{
+	b->len = len;
+	if (b->data)
+		b->data[len] = '\0';
+	b->toobig = toobig;
+}
+
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table 3-7), or 0
+ * when p[0] does not start one within avail bytes. */
+static size_t utf8_seq_len(const unsigned char *p, size_t avail)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		n = 2;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		n = 3;
+		if (p[0] == 0xe0)
+			lo = 0xa0;	/* overlong */
+		else if (p[0] == 0xed)
+			hi = 0x9f;	/* UTF-16 surrogates */
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		n = 4;
+		if (p[0] == 0xf0)
+			lo = 0x90;	/* overlong */
+		else if (p[0] == 0xf4)
+			hi = 0x8f;	/* above U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (avail < n || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	return n;
+}
+
+/* The inside of a JSON string, without quotes. Runs of bytes that need no
+ * escaping are appended in one go. */
+static int escape_body(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len, *run = p;
+	char esc[8];
+	int err;
+
+	while (p < end) {
+		unsigned char c = *p;
+		const char *rep;
+		size_t n;
+
+		if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0x80) {
+			n = utf8_seq_len(p, (size_t)(end - p));
+			if (n) {
+				p += n;
+				continue;
+			}
+		}
+		err = buf__add(b, run, (size_t)(p - run));
+		if (err)
+			return err;
+		switch (c) {
+		case '"': rep = "\\\""; break;
+		case '\\': rep = "\\\\"; break;
+		case '\b': rep = "\\b"; break;
+		case '\f': rep = "\\f"; break;
+		case '\n': rep = "\\n"; break;
+		case '\r': rep = "\\r"; break;
+		case '\t': rep = "\\t"; break;
+		default:
+			if (c < 0x20) {
+				snprintf(esc, sizeof(esc), "\\u%04x", c);
+				rep = esc;
+			} else {
+				rep = replacement;
+			}
+		}
+		err = buf__adds(b, rep);
+		if (err)
+			return err;
+		run = ++p;
+	}
+	return buf__add(b, run, (size_t)(p - run));
+}
+
+int json__escape(struct buf *b, const char *s, size_t len)
+{
+	size_t start = b->len;
+	bool toobig = b->toobig;
+	int err;
+
+	if (!s)
+		return buf__add(b, "null", 4);
+	err = buf__addc(b, '"');
+	if (!err)
+		err = escape_body(b, s, len);
+	if (!err)
+		err = buf__addc(b, '"');
+	if (err)
+		buf_restore(b, start, toobig);
+	return err;
+}
+
+int json__format_time(char *out, size_t outlen, uint64_t real_ns)
+{
+	time_t sec = (time_t)(real_ns / 1000000000u);
+	struct tm tm;
+
+	if (!gmtime_r(&sec, &tm) || tm.tm_year + 1900 > 9999)
+		return -ERANGE;
+	if (outlen < JSON_TIME_LEN)
+		return -E2BIG;
+	snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%09u+00:00", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (unsigned)(real_ns % 1000000000u));
+	return 0;
+}
+
+const char *json__signal_name(int sig, char *tmp, size_t tmplen)
+{
+	const char *abbrev = sig > 0 ? sigabbrev_np(sig) : NULL;
+
+	if (abbrev)
+		snprintf(tmp, tmplen, "SIG%s", abbrev);
+	else if (sig == SIGRTMIN)
+		snprintf(tmp, tmplen, "SIGRTMIN");
+	else if (sig > SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(tmp, tmplen, "SIGRTMIN+%d", sig - SIGRTMIN);
+	else
+		return NULL;
+	return tmp;
+}
+
+/* The writer keeps the first error and turns every later call into a no-op,
+ * so the envelope code reads as the envelope. */
+struct jw {
+	struct buf *b;
+	int err;
+};
+
+static void jw_raw(struct jw *w, const char *s, size_t n)
+{
+	if (!w->err)
+		w->err = buf__add(w->b, s, n);
+}
+
+static void jw_lit(struct jw *w, const char *s)
+{
+	jw_raw(w, s, strlen(s));
+}
+
+static void jw_str(struct jw *w, const char *s)
+{
+	if (!w->err)
+		w->err = json__escape(w->b, s, s ? strlen(s) : 0);
+}
+
+static void jw_uint(struct jw *w, uint64_t v)
+{
+	if (!w->err)
+		w->err = buf__addf(w->b, "%" PRIu64, v);
+}
+
+static void jw_int(struct jw *w, int64_t v)
+{
+	if (!w->err)
+		w->err = buf__addf(w->b, "%" PRId64, v);
+}
+
+/* Starts a member: comma unless it is the first of its object. */
+static void jw_key(struct jw *w, int *n, const char *key)
+{
+	if ((*n)++)
+		jw_raw(w, ",", 1);
+	jw_str(w, key);
+	jw_raw(w, ":", 1);
+}
+
+static void jw_time(struct jw *w, uint64_t real_ns)
+{
+	char t[JSON_TIME_LEN];
+
+	if (json__format_time(t, sizeof(t), real_ns))
+		jw_lit(w, "null");
+	else
+		jw_str(w, t);
+}
+
+static void jw_list(struct jw *w, const struct field_value *v)
+{
+	const char *item;
+	size_t pos = 0, n, i = 0;
+
+	jw_raw(w, "[", 1);
+	while (field__list_next(v->s, v->len, &pos, &item, &n)) {
+		if (i++)
+			jw_raw(w, ",", 1);
+		if (!w->err)
+			w->err = json__escape(w->b, item, n);
+	}
+	jw_raw(w, "]", 1);
+}
+
+static void jw_cmdline(struct jw *w, const struct field_value *v)
+{
+	const char *item;
+	size_t pos = 0, n, i = 0;
+
+	jw_raw(w, "\"", 1);
+	while (field__list_next(v->s, v->len, &pos, &item, &n)) {
+		if (i++)
+			jw_raw(w, " ", 1);
+		if (!w->err)
+			w->err = escape_body(w->b, item, n);
+	}
+	jw_raw(w, "\"", 1);
+}
+
+/* NAME=value entries become members; an entry without '=' has a null value
+ * and empty entries are skipped. Duplicate names are kept in order, as the
+ * process saw them. */
+static void jw_env(struct jw *w, const struct field_value *v)
+{
+	const char *item, *eq;
+	size_t pos = 0, n;
+	int members = 0;
+
+	jw_raw(w, "{", 1);
+	while (field__list_next(v->s, v->len, &pos, &item, &n)) {
+		if (!n)
+			continue;
+		if (members++)
+			jw_raw(w, ",", 1);
+		eq = memchr(item, '=', n);
+		if (!w->err)
+			w->err = json__escape(w->b, item, eq ? (size_t)(eq - item) : n);
+		jw_raw(w, ":", 1);
+		if (!eq)
+			jw_lit(w, "null");
+		else if (!w->err)
+			w->err = json__escape(w->b, eq + 1, n - (size_t)(eq - item) - 1);
+	}
+	jw_raw(w, "}", 1);
+}
+
+static void jw_proc(struct jw *w, const struct proc_info *p, int64_t boot_to_real_ns)
+{
+	const struct field_desc *fields;
+	struct field_value v;
+	unsigned count;
+	int n = 0;
+
+	if (!p) {
+		jw_lit(w, "null");
+		return;
+	}
+	fields = proc_fields(&count);
+	jw_raw(w, "{", 1);
+	for (unsigned i = 0; i < count; i++) {
+		field__get(&fields[i], p, boot_to_real_ns, &v);
+		if (v.tag == FV_ABSENT)
+			continue;
+		jw_key(w, &n, fields[i].name);
+		switch (v.tag) {
+		case FV_ABSENT:
+		case FV_NULL: jw_lit(w, "null"); break;
+		case FV_UINT: jw_uint(w, v.u); break;
+		case FV_BOOL: jw_lit(w, v.u ? "true" : "false"); break;
+		case FV_STR:
+			if (!w->err)
+				w->err = json__escape(w->b, v.s, v.len);
+			break;
+		case FV_TIME: jw_time(w, v.u); break;
+		case FV_CMDLINE: jw_cmdline(w, &v); break;
+		case FV_LIST: jw_list(w, &v); break;
+		case FV_ENV: jw_env(w, &v); break;
+		}
+	}
+	jw_raw(w, "}", 1);
+}
+
+static void jw_header(struct jw *w, const struct event *ev, const struct event_type_info *ti,
+		      struct output_ctx *ctx)
+{
+	char id[OUTPUT_MSG_ID_LEN + 1];
+	int n = 0, h = 0;
+
+	output_ctx__next_message_id(ctx, id);
+	jw_raw(w, "{", 1);
+	jw_key(w, &n, "vendor_name");
+	jw_str(w, ctx->vendor_name);
+	jw_key(w, &n, "product_name");
+	jw_str(w, ctx->product_name);
+	jw_key(w, &n, "product_version");
+	jw_str(w, ctx->product_version);
+	jw_key(w, &n, "message_type");
+	jw_str(w, msg_type_name(ti->msg_type));
+	jw_key(w, &n, "severity");
+	jw_str(w, severity_name(ti->severity));
+	jw_key(w, &n, "schema_version");
+	jw_str(w, ctx->schema_version);
+	jw_key(w, &n, "message_id");
+	jw_str(w, id);
+	jw_key(w, &n, "occurred_message_time_iso_8601_ns");
+	jw_time(w, ev->time_ns);
+	jw_key(w, &n, "occurred_message_time_ns");
+	jw_uint(w, ev->time_ns);
+	jw_key(w, &n, "message_timezone");
+	jw_str(w, ctx->timezone);
+	jw_key(w, &n, "user_data");
+	jw_str(w, ctx->user_data);
+	jw_key(w, &n, "host_information");
+	jw_raw(w, "{", 1);
+	jw_key(w, &h, "hostname");
+	jw_str(w, ctx->hostname);
+	jw_key(w, &h, "device_id");
+	jw_str(w, ctx->device_id);
+	jw_key(w, &h, "org_id");
+	jw_str(w, ctx->org_id);
+	jw_key(w, &h, "machine_id");
+	jw_str(w, ctx->machine_id);
+	jw_key(w, &h, "boot_uuid");
+	jw_str(w, ctx->boot_uuid);
+	jw_key(w, &h, "os_name");
+	jw_str(w, ctx->os_name);
+	jw_key(w, &h, "os_version");
+	jw_str(w, ctx->os_version);
+	jw_key(w, &h, "agent_instance_id");
+	jw_str(w, ctx->instance_hex);
+	jw_raw(w, "}}", 2);
+}
+
+static void jw_exit(struct jw *w, const struct event *ev)
+{
+	char tmp[24];
+	const char *sig = ev->exit_signal > 0 ?
+			  json__signal_name(ev->exit_signal, tmp, sizeof(tmp)) : NULL;
+	int n = 0;
+
+	jw_raw(w, "{", 1);
+	jw_key(w, &n, "exit_code");
+	if (ev->exit_signal > 0)
+		jw_lit(w, "null");	/* killed: there is no exit code */
+	else
+		jw_int(w, ev->exit_code);
+	jw_key(w, &n, "exit_signal");
+	if (ev->exit_signal > 0)
+		jw_int(w, ev->exit_signal);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "exit_signal_name");
+	jw_str(w, sig);
+	jw_key(w, &n, "core_dumped");
+	jw_lit(w, ev->core_dumped ? "true" : "false");
+	jw_raw(w, "}", 1);
+}
+
+static void jw_system(struct jw *w, const struct event *ev)
+{
+	unsigned nkv = ev->nkv < EVENT_MAX_KV ? ev->nkv : EVENT_MAX_KV;
+	int n = 0;
+
+	jw_raw(w, "{", 1);
+	jw_key(w, &n, "message");
+	jw_str(w, ev->message);
+	for (unsigned i = 0; i < nkv; i++) {
+		const struct event_kv *kv = &ev->kv[i];
+
+		if (!kv->key)
+			continue;
+		jw_key(w, &n, kv->key);
+		if (kv->str)
+			jw_str(w, kv->str);
+		else
+			jw_int(w, kv->num);
+	}
+	jw_raw(w, "}", 1);
+}
+
+int json__write_event(struct buf *out, const struct event *ev, struct output_ctx *ctx)
+{
+	const struct event_type_info *ti = event_type__info(ev->type);
+	size_t start = out->len;
+	bool toobig = out->toobig;
+	struct jw w = { .b = out, .err = 0 };
+	bool is_process, is_thread;
+	int n = 0;
+
+	if (!ti)
+		return -EINVAL;
+	is_process = strcmp(ti->family, "process") == 0;
+	is_thread = strcmp(ti->family, "thread") == 0;
+	if ((is_process || is_thread) && !ev->proc)
+		return -EINVAL;
+
+	jw_raw(&w, "{\"message_header\":", 18);
+	jw_header(&w, ev, ti, ctx);
+	jw_raw(&w, ",\"activity_data\":{", 18);
+	jw_key(&w, &n, "name");
+	jw_str(&w, ti->name);
+	jw_key(&w, &n, "event_type_id");
+	jw_uint(&w, (uint64_t)ti->type);
+	jw_key(&w, &n, "family");
+	jw_str(&w, ti->family);
+
+	if (is_thread) {
+		int t = 0;
+
+		jw_key(&w, &n, "thread_details");
+		jw_raw(&w, "{", 1);
+		jw_key(&w, &t, "thread_id");
+		jw_uint(&w, ev->thread_id);
+		jw_key(&w, &t, "thread_self_exec_id");
+		jw_uint(&w, ev->thread_self_exec_id);
+		if (ev->type == EVT_THREAD_TERMINATED) {
+			jw_key(&w, &t, "thread_exit_state");
+			jw_str(&w, "exited");
+		}
+		jw_raw(&w, "}", 1);
+	}
+	if (strcmp(ti->family, "system") == 0) {
+		jw_key(&w, &n, "system_details");
+		jw_system(&w, ev);
+	} else if (ev->proc) {
+		/* Families without a writer of their own still say who did it. */
+		jw_key(&w, &n, "process_details");
+		jw_proc(&w, ev->proc, ctx->boot_to_real_ns);
+		jw_key(&w, &n, "parent_process_details");
+		jw_proc(&w, ev->parent, ctx->boot_to_real_ns);
+	}
+	if (ev->type == EVT_PROCESS_TERMINATED) {
+		jw_key(&w, &n, "exit_details");
+		jw_exit(&w, ev);
+	}
+	jw_raw(&w, "}}\n", 3);
+	if (w.err)
+		buf_restore(out, start, toobig);
+	return w.err;
+}
