@@ -64,8 +64,9 @@ static bool equals(const char *s, size_t n, const char *word)
  * id whose runtime only the parents can tell. */
 static bool match_component(const char *c, size_t n, const char **idp, const char **runtime)
 {
+	const size_t idl = PROC_CONTAINER_ID_LEN;
 	size_t i, pl, tl, rest;
-	const char *r;
+	const char *r, *tail;
 
 	if (is_hex64(c, n)) {
 		*idp = c;
@@ -78,24 +79,23 @@ static bool match_component(const char *c, size_t n, const char **idp, const cha
 		pl = strlen(scope_prefixes[i].prefix);
 		r = c + pl;
 		rest = n - pl;
-		if (rest == PROC_CONTAINER_ID_LEN + 6 && memcmp(r + PROC_CONTAINER_ID_LEN, ".scope", 6) == 0)
-			rest = PROC_CONTAINER_ID_LEN;
+		if (rest == idl + 6 && memcmp(r + idl, ".scope", 6) == 0)
+			rest = idl;
 		if (is_hex64(r, rest)) {
 			*idp = r;
 			*runtime = scope_prefixes[i].runtime;
 			return true;
 		}
 	}
-	if (n > PROC_CONTAINER_ID_LEN && is_hex64(c + n - PROC_CONTAINER_ID_LEN, PROC_CONTAINER_ID_LEN)) {
-		for (i = 0; i < sizeof(colon_tags) / sizeof(colon_tags[0]); i++) {
-			tl = strlen(colon_tags[i].tag);
-			if (n - PROC_CONTAINER_ID_LEN < tl)
-				continue;
-			if (memcmp(c + n - PROC_CONTAINER_ID_LEN - tl, colon_tags[i].tag, tl) == 0) {
-				*idp = c + n - PROC_CONTAINER_ID_LEN;
-				*runtime = colon_tags[i].runtime;
-				return true;
-			}
+	if (n <= idl || !is_hex64(c + n - idl, idl))
+		return false;
+	tail = c + n - idl;
+	for (i = 0; i < sizeof(colon_tags) / sizeof(colon_tags[0]); i++) {
+		tl = strlen(colon_tags[i].tag);
+		if (n - idl >= tl && memcmp(tail - tl, colon_tags[i].tag, tl) == 0) {
+			*idp = tail;
+			*runtime = colon_tags[i].runtime;
+			return true;
 		}
 	}
 	return false;

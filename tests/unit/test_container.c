@@ -75,7 +75,7 @@ static const struct cg_case cases[] = {
 	{ "/machine.slice/crio-conmon-" ID ".scope", 0, "", NULL },
 	{ "crio-conmon-" ID ".scope", 0, "", NULL },
 	/* near misses on the id */
-	{ "/docker/" "3f4e5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708", 0, "", NULL },
+	{ "/docker/3f4e5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708", 0, "", NULL },
 	{ "/docker/" ID "0", 0, "", NULL },
 	{ "docker-" "3f4e5a6b7c8d9e0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708.scope", 0, "",
 	  NULL },
