@@ -45,3 +45,31 @@ void pipeline__system(struct pipeline *pl, struct event *ev);
 uint64_t pipeline__boot_to_real(const struct pipeline *pl, uint64_t boot_ns);
 
 #endif
+
+/* ---- used by the agent's main loop ---- */
+struct output_ctx;
+struct sink;
+struct vigil_config;
+
+struct pipeline_stats {
+	uint64_t events_written;	/* lines handed to the sinks */
+	uint64_t drops_total;		/* every counted loss, all reasons */
+	uint32_t processes;		/* process table entries */
+};
+
+/* Borrowed for the pipeline's life: cfg (until pipeline__set_config), octx,
+ * sinks. Returns NULL and fills err on failure. */
+struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx *octx,
+			       struct sink **sinks, unsigned nsinks, char *err, size_t errlen);
+void pipeline__free(struct pipeline *pl);
+void pipeline__set_config(struct pipeline *pl, const struct vigil_config *cfg);
+/* Fills the process table from /proc (no events): the processes that were
+ * running before the agent, so the first events already have parents. */
+int pipeline__seed(struct pipeline *pl, const char *proc_root);
+/* Periodic work: held-back fork events, table expiry, drop reports, flush. */
+void pipeline__tick(struct pipeline *pl);
+void pipeline__flush(struct pipeline *pl);
+/* Emits everything held back (shutdown). */
+void pipeline__drain(struct pipeline *pl);
+void pipeline__stats(const struct pipeline *pl, struct pipeline_stats *out);
+uint64_t pipeline__now_boot_ns(void);

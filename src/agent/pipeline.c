@@ -1,0 +1,630 @@
+/* The pipeline: process table, enrichment, controls, serialization, sinks. */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/pipeline.h"
+#include "enrich/container.h"
+#include "enrich/hash.h"
+#include "enrich/redact.h"
+#include "enrich/users.h"
+#include "lib/buf.h"
+#include "lib/config.h"
+#include "lib/log.h"
+#include "model/proc_table.h"
+#include "output/host.h"
+#include "output/json.h"
+#include "output/sink.h"
+#include "sources/procfs.h"
+
+#define LINE_CAP (1u << 20)		/* one serialized event */
+#define EXIT_GRACE_NS (5ull * 1000000000)	/* exited entries stay as parents */
+/* A fork is reported as "Process Created (fork)" only when no exec follows
+ * within this window: fork+exec is one process start, not two. */
+#define FORK_EXEC_WINDOW_NS (100ull * 1000000)
+#define MAX_PENDING_FORKS 65536
+#define MAX_DROP_REASONS 16
+#define LIMIT_REPORT_NS (60ull * 1000000000)
+
+struct drop_counter {
+	const char *reason;
+	uint64_t unreported;
+	uint64_t total;
+};
+
+struct pending_fork {
+	uint32_t pid;
+	uint64_t start_boot_ns;	/* identifies this incarnation of pid */
+	uint64_t deadline;
+};
+
+struct pipeline {
+	const struct vigil_config *cfg;
+	struct output_ctx *octx;
+	struct sink **sinks;
+	unsigned nsinks;
+	struct proc_table *procs;
+	struct hasher *hasher;
+	struct users *users;
+	struct buf line;
+	uint32_t self_pid;
+
+	struct pending_fork *pending;	/* FIFO ring, deadlines ascending */
+	uint32_t pend_head, pend_count;
+
+	struct drop_counter drops[MAX_DROP_REASONS];
+	unsigned ndrops;
+	uint64_t last_drop_report_ns;
+
+	uint64_t limit_unreported;
+	uint64_t limit_last_report_ns;
+	uint64_t events_written;
+};
+
+uint64_t pipeline__now_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t boot_to_real_offset(void)
+{
+	struct timespec r, b;
+
+	clock_gettime(CLOCK_REALTIME, &r);
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	return ((int64_t)r.tv_sec - (int64_t)b.tv_sec) * 1000000000ll +
+	       ((int64_t)r.tv_nsec - (int64_t)b.tv_nsec);
+}
+
+uint64_t pipeline__boot_to_real(const struct pipeline *pl, uint64_t boot_ns)
+{
+	return (uint64_t)((int64_t)boot_ns + pl->octx->boot_to_real_ns);
+}
+
+static void emit(struct pipeline *pl, struct event *ev)
+{
+	int err;
+
+	buf__reset(&pl->line);
+	err = json__write_event(&pl->line, ev, pl->octx);
+	if (err) {
+		pipeline__count_drop(pl, err == -E2BIG ? "event_too_large" : "serialize_error", 1);
+		return;
+	}
+	for (unsigned i = 0; i < pl->nsinks; i++)
+		pl->sinks[i]->ops->write(pl->sinks[i], pl->line.data, pl->line.len);
+	pl->events_written++;
+}
+
+void pipeline__system(struct pipeline *pl, struct event *ev)
+{
+	const struct event_type_info *ti = event_type__info(ev->type);
+
+	if (!ev->time_ns)
+		ev->time_ns = pipeline__boot_to_real(pl, pipeline__now_boot_ns());
+	if (ti && ti->severity == SEV_INFO)
+		log_info("%s: %s", ti->name, ev->message ? ev->message : "");
+	else
+		log_warnx("%s: %s", ti ? ti->name : "?", ev->message ? ev->message : "");
+	emit(pl, ev);
+}
+
+void pipeline__count_drop(struct pipeline *pl, const char *reason, uint64_t n)
+{
+	unsigned i;
+
+	for (i = 0; i < pl->ndrops; i++)
+		if (strcmp(pl->drops[i].reason, reason) == 0)
+			break;
+	if (i == pl->ndrops) {
+		if (pl->ndrops == MAX_DROP_REASONS)
+			i = MAX_DROP_REASONS - 1;	/* lumped with the last reason */
+		else
+			pl->drops[pl->ndrops++].reason = reason;
+	}
+	pl->drops[i].unreported += n;
+	pl->drops[i].total += n;
+}
+
+static void report_drops(struct pipeline *pl)
+{
+	for (unsigned i = 0; i < pl->ndrops; i++) {
+		struct drop_counter *d = &pl->drops[i];
+		struct event ev = { .type = SYS_EVENTS_DROPPED };
+		char msg[160];
+
+		if (!d->unreported)
+			continue;
+		snprintf(msg, sizeof(msg), "%llu events lost (%s), %llu since start",
+			 (unsigned long long)d->unreported, d->reason, (unsigned long long)d->total);
+		ev.message = msg;
+		event__kv_str(&ev, "reason", d->reason);
+		event__kv_num(&ev, "dropped", (int64_t)d->unreported);
+		event__kv_num(&ev, "dropped_total", (int64_t)d->total);
+		d->unreported = 0;
+		pipeline__system(pl, &ev);
+	}
+}
+
+static void note_limit(struct pipeline *pl)
+{
+	pl->limit_unreported++;
+}
+
+static void report_limit(struct pipeline *pl, uint64_t now)
+{
+	struct event ev = { .type = SYS_PROCESS_LIMIT_REACHED };
+	char msg[160];
+
+	if (!pl->limit_unreported ||
+	    (pl->limit_last_report_ns && now - pl->limit_last_report_ns < LIMIT_REPORT_NS))
+		return;
+	snprintf(msg, sizeof(msg),
+		 "process table full (limits.max_processes=%u): %llu processes not tracked",
+		 pl->cfg->max_processes, (unsigned long long)pl->limit_unreported);
+	ev.message = msg;
+	event__kv_num(&ev, "max_processes", pl->cfg->max_processes);
+	event__kv_num(&ev, "untracked", (int64_t)pl->limit_unreported);
+	pl->limit_unreported = 0;
+	pl->limit_last_report_ns = now;
+	pipeline__system(pl, &ev);
+}
+
+static bool is_excluded(const struct pipeline *pl, const struct proc_info *p)
+{
+	const struct vigil_config *c = pl->cfg;
+
+	if (p->pid == pl->self_pid)
+		return true;
+	for (unsigned i = 0; i < c->exclude_process_names.count; i++)
+		if (strncmp(p->comm, c->exclude_process_names.items[i], PROC_COMM_LEN - 1) == 0)
+			return true;
+	if (p->exe)
+		for (unsigned i = 0; i < c->exclude_process_paths.count; i++)
+			if (fnmatch(c->exclude_process_paths.items[i], p->exe, 0) == 0)
+				return true;
+	return false;
+}
+
+/* Enrichment of a freshly exec'd (or snapshotted) process. */
+static void enrich(struct pipeline *pl, struct proc_info *p)
+{
+	const char *runtime = NULL;
+
+	if (p->cgroup && container__parse_cgroup(p->cgroup, p->container_id, &runtime) == 1)
+		p->container_runtime = runtime;
+	users__resolve(pl->users, p);
+	if (p->env) {
+		char *red = NULL;
+		uint32_t rlen = 0;
+
+		if (redact__env(p->env, p->env_len, &pl->cfg->secret_env_patterns, &red, &rlen) == 0) {
+			free(p->env);
+			p->env = red;
+			p->env_len = rlen;
+		} else {
+			/* Never ship an environment we could not redact. */
+			free(p->env);
+			p->env = NULL;
+			p->env_len = 0;
+		}
+	}
+	if (p->args)
+		redact__args(p->args, &p->args_len, &pl->cfg->secret_env_patterns);
+	if (pl->hasher)
+		hasher__lookup(pl->hasher, p, &p->hash);
+	else
+		p->hash.status = HASH_NONE;
+}
+
+static const struct proc_info *parent_of(struct pipeline *pl, const struct proc_info *p)
+{
+	struct proc_entry *pe = p->ppid ? proc_table__lookup(pl->procs, p->ppid) : NULL;
+
+	return pe ? &pe->info : NULL;
+}
+
+static void emit_process_created(struct pipeline *pl, const struct proc_info *p, uint64_t boot_ns)
+{
+	struct event ev = {
+		.type = EVT_PROCESS_CREATED,
+		.time_ns = pipeline__boot_to_real(pl, boot_ns),
+		.proc = p,
+		.parent = parent_of(pl, p),
+	};
+
+	emit(pl, &ev);
+}
+
+static void emit_pending_fork(struct pipeline *pl, struct proc_entry *e)
+{
+	e->fork_pending = false;
+	if (pl->cfg->ev_process && pl->cfg->ev_fork_without_exec && !e->excluded)
+		emit_process_created(pl, &e->info, e->fork_time_boot_ns);
+}
+
+static void queue_pending_fork(struct pipeline *pl, struct proc_entry *e, uint64_t now)
+{
+	struct pending_fork *pf;
+
+	if (pl->pend_count == MAX_PENDING_FORKS) {
+		emit_pending_fork(pl, e);
+		return;
+	}
+	pf = &pl->pending[(pl->pend_head + pl->pend_count) % MAX_PENDING_FORKS];
+	pf->pid = e->info.pid;
+	pf->start_boot_ns = e->info.start_boot_ns;
+	pf->deadline = now + FORK_EXEC_WINDOW_NS;
+	pl->pend_count++;
+	e->fork_pending = true;
+	e->fork_time_boot_ns = now;
+}
+
+/* Emits the held-back forks whose window passed (all of them when all). */
+static void flush_pending_forks(struct pipeline *pl, uint64_t now, bool all)
+{
+	while (pl->pend_count) {
+		struct pending_fork *pf = &pl->pending[pl->pend_head];
+		struct proc_entry *e;
+
+		if (!all && pf->deadline > now)
+			break;
+		e = proc_table__lookup(pl->procs, pf->pid);
+		if (e && e->fork_pending && e->info.start_boot_ns == pf->start_boot_ns)
+			emit_pending_fork(pl, e);
+		pl->pend_head = (pl->pend_head + 1) % MAX_PENDING_FORKS;
+		pl->pend_count--;
+	}
+}
+
+void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t time_boot_ns)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, info->pid);
+	struct proc_info local;
+	int err;
+
+	if (e) {
+		/* What this source could not see survives from before the exec. */
+		if (!info->ppid)
+			info->ppid = e->info.ppid;
+		if (!info->start_boot_ns)
+			info->start_boot_ns = e->info.start_boot_ns;
+		if (!info->comm[0])
+			memcpy(info->comm, e->info.comm, sizeof(info->comm));
+		if (!info->cwd && e->info.cwd)
+			proc_info__set_str(&info->cwd, e->info.cwd, strlen(e->info.cwd));
+		if (e->fork_pending)
+			e->fork_pending = false;	/* fork+exec: one start */
+	}
+	if (!info->tid)
+		info->tid = info->pid;
+	enrich(pl, info);
+	bool excluded = is_excluded(pl, info);
+
+	local = *info;
+	e = proc_table__insert(pl->procs, info, &err);
+	if (!e) {
+		if (err == -ENOSPC)
+			note_limit(pl);
+		else
+			pipeline__count_drop(pl, "out_of_memory", 1);
+		/* Still report the exec from the copy we hold. */
+		if (!excluded && pl->cfg->ev_process)
+			emit_process_created(pl, &local, time_boot_ns);
+		proc_info__clear(info);
+		return;
+	}
+	e->excluded = excluded;
+	if (!excluded && pl->cfg->ev_process)
+		emit_process_created(pl, &e->info, time_boot_ns);
+}
+
+static void inherit_from_parent(struct proc_info *child, const struct proc_info *parent)
+{
+	struct proc_info tmp;
+
+	if (proc_info__copy(&tmp, parent))
+		return;
+	/* Take the parent's image (exe, args, cwd, hashes, cgroup, names) and
+	 * keep what the kernel told us about the child itself. */
+	tmp.pid = child->pid;
+	tmp.tid = child->tid;
+	tmp.ppid = child->ppid;
+	if (child->comm[0])
+		memcpy(tmp.comm, child->comm, sizeof(tmp.comm));
+	tmp.uid = child->uid;
+	tmp.gid = child->gid;
+	tmp.euid = child->euid;
+	tmp.egid = child->egid;
+	tmp.auid = child->auid;
+	tmp.start_boot_ns = child->start_boot_ns;
+	tmp.exec_boot_ns = child->exec_boot_ns ? child->exec_boot_ns : child->start_boot_ns;
+	tmp.self_exec_id = child->self_exec_id;
+	if (child->pidns)
+		tmp.pidns = child->pidns, tmp.mntns = child->mntns, tmp.netns = child->netns;
+	if (child->cgroup_id)
+		tmp.cgroup_id = child->cgroup_id;
+	tmp.origin = PROC_ORIGIN_FORK;
+	proc_info__clear(child);
+	*child = tmp;
+}
+
+void pipeline__on_fork(struct pipeline *pl, struct proc_info *child, bool is_thread,
+		       uint64_t time_boot_ns)
+{
+	struct proc_entry *e;
+	int err;
+
+	if (is_thread) {
+		e = proc_table__lookup(pl->procs, child->pid);
+		if (e)
+			e->threads++;
+		if (pl->cfg->ev_thread && !(e && e->excluded) && child->pid != pl->self_pid) {
+			struct event ev = {
+				.type = EVT_THREAD_CREATED,
+				.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+				.proc = e ? &e->info : child,
+				.thread_id = child->tid,
+				.thread_self_exec_id = child->self_exec_id,
+			};
+
+			ev.parent = parent_of(pl, ev.proc);
+			emit(pl, &ev);
+		}
+		return;
+	}
+	struct proc_entry *pe = proc_table__lookup(pl->procs, child->ppid);
+	bool parent_excluded = false;
+
+	if (pe) {
+		parent_excluded = pe->excluded && pe->info.pid == pl->self_pid;
+		inherit_from_parent(child, &pe->info);
+	} else {
+		enrich(pl, child);
+	}
+	if (!child->tid)
+		child->tid = child->pid;
+	bool excluded = parent_excluded || is_excluded(pl, child);
+
+	e = proc_table__insert(pl->procs, child, &err);
+	if (!e) {
+		if (err == -ENOSPC)
+			note_limit(pl);
+		proc_info__clear(child);
+		return;
+	}
+	e->excluded = excluded;
+	queue_pending_fork(pl, e, time_boot_ns);
+}
+
+static void split_status(uint32_t status, struct event *ev)
+{
+	int sig = status & 0x7f;
+
+	if (sig) {
+		ev->exit_signal = sig;
+		ev->core_dumped = (status & 0x80) != 0;
+		ev->exit_code = 128 + sig;	/* what a shell would report */
+	} else {
+		ev->exit_code = (status >> 8) & 0xff;
+	}
+}
+
+void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool group_dead,
+		       uint32_t exit_status, uint64_t time_boot_ns)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
+	struct proc_info unknown = { .pid = pid, .tid = tid };
+	const struct proc_info *p = e ? &e->info : &unknown;
+	bool excluded = e ? e->excluded : pid == pl->self_pid;
+
+	if (e && e->fork_pending)
+		emit_pending_fork(pl, e);
+	if ((tid != pid || !group_dead) && pl->cfg->ev_thread && !excluded) {
+		struct event ev = {
+			.type = EVT_THREAD_TERMINATED,
+			.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+			.proc = p,
+			.parent = parent_of(pl, p),
+			.thread_id = tid,
+			.thread_self_exec_id = p->self_exec_id,
+		};
+
+		split_status(exit_status, &ev);
+		emit(pl, &ev);
+	}
+	if (!group_dead)
+		return;
+	if (pl->cfg->ev_process && !excluded) {
+		struct event ev = {
+			.type = EVT_PROCESS_TERMINATED,
+			.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+			.proc = p,
+			.parent = parent_of(pl, p),
+		};
+
+		split_status(exit_status, &ev);
+		emit(pl, &ev);
+	}
+	if (e)
+		proc_table__mark_exited(pl->procs, e, time_boot_ns);
+}
+
+void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
+			uint32_t gid, uint32_t egid)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
+
+	if (!e)
+		return;
+	/* PROC_ID_UNSET means "unchanged" (the connector reports uid and gid
+	 * changes separately). */
+	if (uid != PROC_ID_UNSET)
+		e->info.uid = uid;
+	if (euid != PROC_ID_UNSET)
+		e->info.euid = euid;
+	if (gid != PROC_ID_UNSET)
+		e->info.gid = gid;
+	if (egid != PROC_ID_UNSET)
+		e->info.egid = egid;
+	users__resolve(pl->users, &e->info);
+}
+
+struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx *octx,
+			       struct sink **sinks, unsigned nsinks, char *err, size_t errlen)
+{
+	struct pipeline *pl = calloc(1, sizeof(*pl));
+
+	if (!pl) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pl->cfg = cfg;
+	pl->octx = octx;
+	pl->sinks = sinks;
+	pl->nsinks = nsinks;
+	pl->self_pid = (uint32_t)getpid();
+	buf__init(&pl->line, LINE_CAP);
+	output_ctx__set_clock(octx, boot_to_real_offset());
+	pl->procs = proc_table__new(cfg->max_processes);
+	pl->pending = calloc(MAX_PENDING_FORKS, sizeof(*pl->pending));
+	if (!pl->procs || !pl->pending) {
+		snprintf(err, errlen, "out of memory for the process table");
+		goto fail;
+	}
+	pl->users = users__new(64, err, errlen);
+	if (!pl->users)
+		goto fail;
+	if (cfg->hash_enabled) {
+		struct hasher_opts ho = {
+			.max_file_bytes = cfg->hash_max_file_bytes,
+			.inline_max_bytes = cfg->hash_inline_max_bytes,
+			.cache_entries = cfg->hash_cache_entries,
+			.queue_max = 256,
+		};
+
+		pl->hasher = hasher__new(&ho, err, errlen);
+		if (!pl->hasher)
+			goto fail;
+	}
+	return pl;
+fail:
+	pipeline__free(pl);
+	return NULL;
+}
+
+void pipeline__free(struct pipeline *pl)
+{
+	if (!pl)
+		return;
+	hasher__free(pl->hasher);
+	users__free(pl->users);
+	proc_table__free(pl->procs);
+	free(pl->pending);
+	buf__free(&pl->line);
+	free(pl);
+}
+
+void pipeline__set_config(struct pipeline *pl, const struct vigil_config *cfg)
+{
+	pl->cfg = cfg;
+}
+
+struct seed_ctx {
+	struct pipeline *pl;
+	struct procfs_opts opts;
+	unsigned seeded, failed;
+};
+
+static int seed_one(uint32_t pid, void *arg)
+{
+	struct seed_ctx *sc = arg;
+	struct pipeline *pl = sc->pl;
+	struct proc_info p = { 0 };
+	char err[256];
+	int ret;
+
+	if (procfs__read(pid, &p, &sc->opts, err, sizeof(err))) {
+		sc->failed++;
+		return 0;
+	}
+	enrich(pl, &p);
+	bool excluded = is_excluded(pl, &p);
+	struct proc_entry *e = proc_table__insert(pl->procs, &p, &ret);
+
+	if (!e) {
+		proc_info__clear(&p);
+		if (ret == -ENOSPC)
+			note_limit(pl);
+		return 0;
+	}
+	e->excluded = excluded;
+	sc->seeded++;
+	return 0;
+}
+
+int pipeline__seed(struct pipeline *pl, const char *proc_root)
+{
+	struct seed_ctx sc = {
+		.pl = pl,
+		.opts = {
+			.proc_root = proc_root,
+			.max_args_bytes = pl->cfg->max_args_bytes,
+			.max_env_bytes = pl->cfg->max_env_bytes,
+			.max_path_bytes = pl->cfg->max_path_bytes,
+			.want_env = false,
+		},
+	};
+	int ret = procfs__scan(proc_root, seed_one, &sc);
+
+	log_info("process table seeded from %s: %u processes (%u vanished while read)", proc_root,
+		 sc.seeded, sc.failed);
+	return ret;
+}
+
+void pipeline__tick(struct pipeline *pl)
+{
+	uint64_t now = pipeline__now_boot_ns();
+
+	output_ctx__set_clock(pl->octx, boot_to_real_offset());
+	flush_pending_forks(pl, now, false);
+	proc_table__expire(pl->procs, now, EXIT_GRACE_NS);
+	if (now - pl->last_drop_report_ns >= (uint64_t)pl->cfg->stats_interval_ms * 1000000) {
+		report_drops(pl);
+		pl->last_drop_report_ns = now;
+	}
+	report_limit(pl, now);
+	pipeline__flush(pl);
+}
+
+void pipeline__flush(struct pipeline *pl)
+{
+	for (unsigned i = 0; i < pl->nsinks; i++)
+		if (pl->sinks[i]->ops->flush)
+			pl->sinks[i]->ops->flush(pl->sinks[i]);
+}
+
+void pipeline__drain(struct pipeline *pl)
+{
+	flush_pending_forks(pl, 0, true);
+	report_drops(pl);
+	pl->limit_last_report_ns = 0;
+	report_limit(pl, pipeline__now_boot_ns());
+	pipeline__flush(pl);
+}
+
+void pipeline__stats(const struct pipeline *pl, struct pipeline_stats *out)
+{
+	out->events_written = pl->events_written;
+	out->drops_total = 0;
+	for (unsigned i = 0; i < pl->ndrops; i++)
+		out->drops_total += pl->drops[i].total;
+	out->processes = proc_table__count(pl->procs);
+}
