@@ -915,9 +915,10 @@ out:
 	return ret;
 }
 
-/* cfg is output only: it is overwritten, never read or freed, so pass a
- * fresh struct (a reload loads into a new one and swaps on success). On
- * success the caller owns cfg and releases it with config__free(). */
+/* cfg must be zeroed or hold a config (from config__defaults or an earlier
+ * load): its contents are freed and replaced by the defaults overlaid with
+ * the file, so "defaults, then load" leaks nothing. On error cfg is left
+ * zeroed. On success the caller owns cfg and releases it with config__free(). */
 int config__load(struct vigil_config *cfg, const char *path, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
@@ -930,6 +931,7 @@ int config__load(struct vigil_config *cfg, const char *path, char *err, size_t e
 	bool have_doc = false;
 	int ret;
 
+	config__free(cfg);
 	memset(cfg, 0, sizeof(*cfg));
 	if (errlen)
 		err[0] = '\0';

@@ -60,11 +60,12 @@ static bool is_zeroed(const struct vigil_config *cfg)
 /* Loads a file that must be refused; checks rc and the whole message. */
 static void expect_error(const char *path, int want_rc, const char *want_msg)
 {
-	struct vigil_config cfg;
+	struct vigil_config cfg = { 0 };
 	char err[512];
 	int rc;
 
-	memset(&cfg, 0xa5, sizeof(cfg));
+	/* Loading over a filled config must free it (ASan sees leaks). */
+	CHECK_INT(config__defaults(&cfg), 0);
 	rc = config__load(&cfg, path, err, sizeof(err));
 	CHECK_INT(rc, want_rc);
 	CHECK_STR(err, want_msg);
@@ -89,7 +90,7 @@ static int load_one(struct vigil_config *cfg, const char *section, const char *k
 
 static void test_defaults(void)
 {
-	struct vigil_config cfg;
+	struct vigil_config cfg = { 0 };
 
 	CHECK_INT(config__defaults(&cfg), 0);
 	CHECK_STR(cfg.device_id, "");
@@ -132,7 +133,7 @@ static void test_default_files(void)
 	static const char *const files[] = {
 		"etc/vigil.yaml", FIX "empty.yaml", FIX "comments_only.yaml",
 	};
-	struct vigil_config def, cfg;
+	struct vigil_config def, cfg = { 0 };
 	char err[512], *want, *got;
 
 	CHECK_INT(config__defaults(&def), 0);
@@ -163,10 +164,12 @@ static void test_default_files(void)
 
 static void test_full(void)
 {
-	struct vigil_config cfg;
+	struct vigil_config cfg = { 0 };
 	char err[512];
 	int rc;
 
+	/* Loading over a loaded config replaces it without leaking. */
+	CHECK_INT(config__load(&cfg, "etc/vigil.yaml", err, sizeof(err)), 0);
 	rc = config__load(&cfg, FIX "full.yaml", err, sizeof(err));
 	CHECK_INT(rc, 0);
 	if (rc) {
@@ -314,7 +317,7 @@ static void test_errors(void)
 /* Hostile or odd input built on the fly. */
 static void test_hostile(void)
 {
-	struct vigil_config cfg;
+	struct vigil_config cfg = { 0 };
 	char err[512], *big, text[4096];
 	const char *path;
 	size_t n;
@@ -467,7 +470,7 @@ static void test_values(void)
 		{ "agent", "log_level", "warn", 0, LOG_LEVEL_WARN },
 		{ "agent", "log_level", "error", 0, LOG_LEVEL_ERROR },
 	};
-	struct vigil_config cfg;
+	struct vigil_config cfg = { 0 };
 	char err[512];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -513,7 +516,7 @@ static void test_values(void)
 /* print -> load -> print must give the same text and the same values. */
 static void round_trip(const struct vigil_config *cfg, const char *what)
 {
-	struct vigil_config back;
+	struct vigil_config back = { 0 };
 	char err[512], *first, *second;
 	const char *path;
 	int rc;
@@ -550,7 +553,7 @@ static void test_round_trip(void)
 		"yes", "null", "~", "- x", "# not a comment", "a: b", "\"quoted\"", "back\\slash",
 		"[x]", "{x}", "&anchor", "*alias", "%tag", "  spaces  ", "caf\xc3\xa9", "'single'",
 	};
-	struct vigil_config cfg;
+	struct vigil_config cfg = { 0 };
 	char err[512];
 
 	CHECK_INT(config__defaults(&cfg), 0);
