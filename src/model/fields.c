@@ -114,6 +114,14 @@ int field__list_next(const char *s, size_t len, size_t *pos, const char **item,
 	return 1;
 }
 
+static bool has_non_nul(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (s[i])
+			return true;
+	return false;
+}
+
 void field__get(const struct field_desc *f, const struct proc_info *p, int64_t boot_to_real_ns,
 		struct field_value *v)
 {
@@ -179,6 +187,10 @@ void field__get(const struct field_desc *f, const struct proc_info *p, int64_t b
 			v->tag = f->kind == FIELD_ENV ? FV_ABSENT : FV_NULL;
 			return;
 		}
+		/* Joining nothing but empty arguments would give "", and an
+		 * unknown or empty string is always null. */
+		if (f->kind == FIELD_CMDLINE && !has_non_nul(s, len))
+			return;
 		v->tag = f->kind == FIELD_CMDLINE ? FV_CMDLINE :
 			 f->kind == FIELD_ARGS ? FV_LIST : FV_ENV;
 		v->s = s;
