@@ -209,7 +209,8 @@ static void test_vectors_and_cache(void)
 	write_file(tpath("abc"), "abcd", 4);
 	hasher__lookup_path(h, tpath("abc"), &r);
 	check_digests(&r, "88d4266fd4e6338d13b845fcf289579d209c897823b9217da3e161936f031589",
-		      "81fe8bfe87576c3ecb22426f8e57847382917acf", "e2fc714c4727ee9395f324cd2e7f331f");
+		      "81fe8bfe87576c3ecb22426f8e57847382917acf",
+		      "e2fc714c4727ee9395f324cd2e7f331f");
 	CHECK_INT(r.size, 4);
 	/* Same size, only the mtime differs: must not be served the old entry. */
 	write_file(tpath("abc"), "abc", 3);
@@ -223,6 +224,26 @@ static void test_vectors_and_cache(void)
 	CHECK_INT(s.hashed_inline, 6);
 	CHECK_INT(s.misses, 6);
 	CHECK_INT(s.hits, 2);
+	/* Same size, content changed, mtime put back to the exact old value (as
+	 * an attacker hiding a patch would): the ctime still gives it away. */
+	{
+		struct stat before;
+		struct timespec ts[2];
+
+		CHECK(stat(tpath("abc"), &before) == 0);
+		ts[0] = before.st_atim;
+		ts[1] = before.st_mtim;
+		usleep(10000);	/* let the clock move past before's ctime */
+		write_file(tpath("abc"), "xyz", 3);
+		CHECK(utimensat(AT_FDCWD, tpath("abc"), ts, 0) == 0);
+		hasher__lookup_path(h, tpath("abc"), &r);
+		check_digests(&r, "3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282",
+			      "66b27417d37e024c46526c2f6d358a754fc552f3",
+			      "d16fb36f0911f878998c136191af705e");
+		hasher__stats(h, &s);
+		CHECK_INT(s.hashed_inline, 7);
+		CHECK_INT(s.hits, 2);
+	}
 
 	/* A symlink is followed to its target (same cache entry). */
 	CHECK(symlink(tpath("big"), tpath("biglink")) == 0);
@@ -645,6 +666,75 @@ static void test_proc_exe(void)
 	hasher__free(h);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	ssize_t n;
+
+	CHECK(in >= 0 && out >= 0);
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		CHECK(write(out, buf, (size_t)n) == n);
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+}
+
+/* The executable was deleted after the exec (a dropper cleaning up): only
+ * /proc/<pid>/exe still reaches it, and it must be hashed from there. */
+static void test_deleted_exe(void)
+{
+	struct hasher *h = new_hasher(0, 0, 0, 0);
+	char link[PATH_MAX], want[65], exe[PATH_MAX];
+	struct proc_info p;
+	struct proc_hashes r;
+	struct stat st;
+	pid_t child;
+	ssize_t n = -1;
+
+	if (!h)
+		return;
+	snprintf(exe, sizeof(exe), "%s", tpath("dropped"));
+	copy_file("/usr/bin/sleep", exe);
+	sha256_file(exe, want);
+	CHECK(stat(exe, &st) == 0);
+	child = fork();
+	if (child == 0) {
+		execl(exe, "dropped", "30", (char *)NULL);
+		_exit(127);
+	}
+	CHECK(child > 0);
+	snprintf(link, sizeof(link), "/proc/%d/exe", (int)child);
+	for (int i = 0; i < 400; i++) {	/* wait for the exec, at most 2 s */
+		char got[PATH_MAX];
+
+		n = readlink(link, got, sizeof(got) - 1);
+		if (n > 0 && (got[n] = '\0', strcmp(got, exe) == 0))
+			break;
+		n = -1;
+		usleep(5000);
+	}
+	CHECK(n > 0);
+	CHECK(unlink(exe) == 0);
+	memset(&p, 0, sizeof(p));
+	p.pid = (uint32_t)child;
+	p.exe = exe;
+	p.exe_dev = kdev_of(st.st_dev);
+	p.exe_ino = st.st_ino;
+	hasher__lookup(h, &p, &r);
+	CHECK_STR(hash_status_name(r.status), "ok");
+	CHECK_STR(r.sha256, want);
+	CHECK_INT(r.size, st.st_size);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	/* Gone and deleted: nothing left to hash. */
+	hasher__lookup(h, &p, &r);
+	CHECK_STR(hash_status_name(r.status), "unavailable");
+	hasher__free(h);
+}
+
 static void cleanup_dir(void)
 {
 	DIR *d = opendir(dir);
@@ -680,6 +770,7 @@ int main(void)
 	test_free_while_busy();
 	test_not_regular();
 	test_proc_exe();
+	test_deleted_exe();
 	CHECK_INT(count_fds(), fds);	/* no fd leaked anywhere */
 	cleanup_dir();
 	return unit_report("test_hash");
