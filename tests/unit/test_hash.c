@@ -237,7 +237,8 @@ static void test_vectors_and_cache(void)
 		write_file(tpath("abc"), "xyz", 3);
 		CHECK(utimensat(AT_FDCWD, tpath("abc"), ts, 0) == 0);
 		hasher__lookup_path(h, tpath("abc"), &r);
-		check_digests(&r, "3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282",
+		check_digests(&r,
+			      "3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282",
 			      "66b27417d37e024c46526c2f6d358a754fc552f3",
 			      "d16fb36f0911f878998c136191af705e");
 		hasher__stats(h, &s);
