@@ -9,7 +9,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "lib/config.h"
 #include "model/proc.h"
 
 struct procfs_opts {
@@ -55,14 +54,6 @@ int procfs__scan(const char *proc_root, int (*cb)(uint32_t pid, void *arg), void
 int procfs__list_threads(const char *proc_root, uint32_t pid, uint32_t *tids, unsigned max,
 			 unsigned *n);
 
-/* Replaces, in env (NUL-separated NAME=value strings, *len bytes), the value
- * of every variable whose NAME matches one of patterns (fnmatch(3),
- * case-insensitive) with PROCFS_REDACTED. On success *env is a new heap
- * buffer (the old one is freed) of at most *len + 10 * variables bytes, still
- * NUL-terminated at [*len]. Returns 0 or -ENOMEM (env untouched). */
-#define PROCFS_REDACTED "[REDACTED]"
-int procfs__redact_env(char **env, uint32_t *len, const struct str_list *patterns);
-
 /* The process connector (NETLINK_CONNECTOR, CN_IDX_PROC), decoded. */
 
 /* One proc event as the kernel sent it; which fields mean something depends
@@ -71,7 +62,7 @@ struct pc_event {
 	uint32_t what;		/* PROC_EVENT_FORK, _EXEC, _EXIT, _UID, _GID, _NONE, ... */
 	uint32_t cpu;
 	uint64_t mono_ns;	/* kernel's ktime_get_ns(): CLOCK_MONOTONIC */
-	uint32_t seq, ack;	/* cn_msg's, to match our LISTEN ack */
+	uint32_t seq, ack;	/* cn_msg's; an ack's ack is the request's + 1 */
 	uint32_t pid, tid;	/* subject: tgid and pid of the task (child for fork) */
 	uint32_t ppid, ptid;	/* fork: parent tgid/pid; exit: parent when sent */
 	uint32_t exit_code;	/* exit: wait status (code << 8 | signal | 0x80 core) */
@@ -95,14 +86,17 @@ int proc_connector__decode(const void *buf, size_t len, struct pc_event *out, un
 
 /* Opens a NETLINK_CONNECTOR socket (non-blocking, close-on-exec) bound to
  * the CN_IDX_PROC group, with a receive buffer of rcvbuf bytes (forced when
- * root), and sends PROC_CN_MCAST_LISTEN with sequence number seq. Returns
- * the fd (caller closes it, after proc_connector__ctl(fd, false, ...)) or a
+ * root), and sends PROC_CN_MCAST_LISTEN carrying cookie. Returns the fd
+ * (caller closes it, after proc_connector__ctl(fd, false, ...)) or a
  * negative errno with err filled. */
-int proc_connector__open_socket(int rcvbuf, uint32_t seq, char *err, size_t errlen);
+int proc_connector__open_socket(int rcvbuf, uint32_t cookie, char *err, size_t errlen);
 
 /* Sends PROC_CN_MCAST_LISTEN (listen true) or PROC_CN_MCAST_IGNORE. The
- * kernel acks with a PROC_EVENT_NONE whose seq is seq and err its errno.
- * Returns 0 or a negative errno. */
-int proc_connector__ctl(int fd, bool listen, uint32_t seq);
+ * kernel acks with a PROC_EVENT_NONE, err its errno, multicast to every
+ * listener. Its cn_msg.ack is ours + 1 and identifies it; its seq does not
+ * (kernels since 6.x put their own event counter there). cookie goes in
+ * both seq and ack; pick it non-zero and != UINT32_MAX: other tools send
+ * ack 0, so their acks read 1. Returns 0 or a negative errno. */
+int proc_connector__ctl(int fd, bool listen, uint32_t cookie);
 
 #endif
