@@ -216,8 +216,17 @@ static void enrich(struct pipeline *pl, struct proc_info *p)
 			p->env_len = 0;
 		}
 	}
-	if (p->args)
-		redact__args(p->args, &p->args_len, &pl->cfg->secret_env_patterns);
+	if (p->args) {
+		char *red = NULL;
+		uint32_t rlen = 0;
+
+		if (redact__args(p->args, p->args_len, &pl->cfg->secret_env_patterns, &red,
+				 &rlen) == 0) {
+			free(p->args);
+			p->args = red;
+			p->args_len = rlen;
+		}
+	}
 	if (pl->hasher)
 		hasher__lookup(pl->hasher, p, &p->hash);
 	else
