@@ -407,10 +407,12 @@ static void test_host(void)
 	CHECK_INT(output_ctx__init(&c, "d", "o", longid, err, sizeof(err)), -EINVAL);
 	CHECK(strstr(err, "user_data") != NULL);
 
-	CHECK_INT(host__os_release_pretty("NAME=x\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+	CHECK_INT(host__os_release_pretty("NAME=x\n"
+					  "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
 					  name, sizeof(name)), 0);
 	CHECK_STR(name, "Debian GNU/Linux 12 (bookworm)");
-	CHECK_INT(host__os_release_pretty("PRETTY_NAME='Alpine Linux v3.19'", name, sizeof(name)), 0);
+	CHECK_INT(host__os_release_pretty("PRETTY_NAME='Alpine Linux v3.19'", name, sizeof(name)),
+		  0);
 	CHECK_STR(name, "Alpine Linux v3.19");
 	CHECK_INT(host__os_release_pretty("PRETTY_NAME=Plain\n", name, sizeof(name)), 0);
 	CHECK_STR(name, "Plain");
@@ -459,7 +461,8 @@ static const char golden_created[] =
 	"\"process_network_namespace\":4026531840,"
 	"\"process_cgroup\":\"/system.slice/ssh.service\",\"process_container_id\":null,"
 	"\"process_container_runtime\":null,"
-	"\"process_hash_sha256\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+	"\"process_hash_sha256\":"
+	"\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
 	"\"process_hash_sha1\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\","
 	"\"process_hash_md5\":\"cccccccccccccccccccccccccccccccc\","
 	"\"process_hash_status\":\"ok\",\"process_file_size_bytes\":12345,"
@@ -715,10 +718,11 @@ static int write_catalogue(FILE *f, struct output_ctx *ctx, struct proc_info *p,
 	event__kv_num(&ev, "count", 3);
 	event__kv_num(&ev, "negative", -5);
 	CHECK_INT(json__write_event(&b, &ev, ctx), 0);
-	CHECK(strstr(b.data, "\"system_details\":{\"message\":\"3 events dropped: \\\"ringbuf\\\" "
-			     "full\",\"reason\":\"ringbuf_full\",\"count\":3,\"negative\":-5}}}\n") !=
-	      NULL);
-	CHECK(strstr(b.data, "\"message_type\":\"SYSTEM_ACTIVITY\",\"severity\":\"WARNING\"") != NULL);
+	CHECK(strstr(b.data, "\"system_details\":{\"message\":\"3 events dropped: "
+			     "\\\"ringbuf\\\" full\",\"reason\":\"ringbuf_full\",\"count\":3,"
+			     "\"negative\":-5}}}\n") != NULL);
+	CHECK(strstr(b.data, "\"message_type\":\"SYSTEM_ACTIVITY\","
+			     "\"severity\":\"WARNING\"") != NULL);
 	CHECK(strstr(b.data, "process_details") == NULL);
 	fwrite(b.data, 1, b.len, f);
 	n++;
@@ -830,7 +834,8 @@ static void test_schema_rejects(void)
 		const char *name, *from, *to, *why;
 	} muts[] = {
 		{ "typo", "\"process_name\":", "\"process_nmae\":", "process_nmae" },
-		{ "extra_header", "\"user_data\":", "\"usr_data\":\"x\",\"user_data\":", "usr_data" },
+		{ "extra_header", "\"user_data\":", "\"usr_data\":\"x\",\"user_data\":",
+		  "usr_data" },
 		{ "no_vendor", "\"vendor_name\":\"Vigil\",", "", "vendor_name" },
 		{ "pid_string", "\"process_id\":4242", "\"process_id\":\"4242\"", "process_id" },
 		{ "bad_severity", "\"severity\":\"INFO\"", "\"severity\":\"LOW\"", "severity" },
@@ -878,7 +883,8 @@ static void test_schema_rejects(void)
 		if (!f)
 			continue;
 		line = b.data;
-		fprintf(f, "%.*s%s%s", (int)(at - line), line, muts[i].to, at + strlen(muts[i].from));
+		fprintf(f, "%.*s%s%s", (int)(at - line), line, muts[i].to,
+			at + strlen(muts[i].from));
 		fclose(f);
 		snprintf(out, sizeof(out), "%s.out", path);
 		CHECK_INT(validate(path), 1);
