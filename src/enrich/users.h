@@ -9,8 +9,9 @@
  * evicted. A table is re-checked (stat) at most once per recheck interval
  * and re-parsed when a file's inode, size or mtime changed. Each table holds
  * at most USERS_MAX_ENTRIES entries of at most PROC_NAME_LEN bytes per file,
- * so memory is bounded by (max_namespaces + 1) * 2 * USERS_MAX_ENTRIES *
- * (PROC_NAME_LEN + 12) bytes.
+ * so memory stays below about (max_namespaces + 1) * 2 * USERS_MAX_ENTRIES *
+ * (2 * PROC_NAME_LEN + 12) bytes (the name pool grows by doubling), plus one
+ * file of at most USERS_MAX_FILE_BYTES while it is parsed.
  *
  * Not thread-safe: one users object belongs to the event loop thread. */
 #ifndef VIGIL_USERS_H
