@@ -29,6 +29,7 @@ LIB_OBJ := $(patsubst src/%.c,$(OUTPUT)/obj/%.o,$(LIB_SRC))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(OUTPUT)/tests/%,$(UNIT_SRC))
 
+.SECONDARY:
 .PHONY: all deps test-deps bench-deps run test unit integration bench clean fmt
 all: deps $(OUTPUT)/vigil $(UNIT_BIN)
 

@@ -307,6 +307,17 @@ void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t tim
 			info->start_boot_ns = e->info.start_boot_ns;
 		if (!info->comm[0])
 			memcpy(info->comm, e->info.comm, sizeof(info->comm));
+		/* The process connector reports PROC_ID_UNSET when /proc was gone. */
+		if (info->uid == PROC_ID_UNSET)
+			info->uid = e->info.uid;
+		if (info->euid == PROC_ID_UNSET)
+			info->euid = e->info.euid;
+		if (info->gid == PROC_ID_UNSET)
+			info->gid = e->info.gid;
+		if (info->egid == PROC_ID_UNSET)
+			info->egid = e->info.egid;
+		if (info->auid == PROC_ID_UNSET)
+			info->auid = e->info.auid;
 		if (!info->cwd && e->info.cwd)
 			proc_info__set_str(&info->cwd, e->info.cwd, strlen(e->info.cwd));
 		if (e->fork_pending)
@@ -348,11 +359,18 @@ static void inherit_from_parent(struct proc_info *child, const struct proc_info 
 	tmp.ppid = child->ppid;
 	if (child->comm[0])
 		memcpy(tmp.comm, child->comm, sizeof(tmp.comm));
-	tmp.uid = child->uid;
-	tmp.gid = child->gid;
-	tmp.euid = child->euid;
-	tmp.egid = child->egid;
-	tmp.auid = child->auid;
+	/* Credentials are copied at fork; PROC_ID_UNSET means the source could
+	 * not read them, so the parent's stand. */
+	if (child->uid != PROC_ID_UNSET)
+		tmp.uid = child->uid;
+	if (child->gid != PROC_ID_UNSET)
+		tmp.gid = child->gid;
+	if (child->euid != PROC_ID_UNSET)
+		tmp.euid = child->euid;
+	if (child->egid != PROC_ID_UNSET)
+		tmp.egid = child->egid;
+	if (child->auid != PROC_ID_UNSET)
+		tmp.auid = child->auid;
 	tmp.start_boot_ns = child->start_boot_ns;
 	tmp.exec_boot_ns = child->exec_boot_ns ? child->exec_boot_ns : child->start_boot_ns;
 	tmp.self_exec_id = child->self_exec_id;

@@ -48,6 +48,61 @@ struct {
 	__type(value, struct vg_path_scratch);
 } vg_path_scratch SEC(".maps");
 
+struct vg_path_walk {
+	struct dentry *dentry;
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	__u32 off;		/* components written to scratch[off, VG_PATH_MAX) */
+	bool complete;		/* reached the namespace root */
+};
+
+/* One path component per call. bpf_loop() verifies this body once instead of
+ * once per unrolled iteration; a plain 64-step loop over dentries exceeds the
+ * verifier's 1M-instruction budget. Returns 1 to stop. */
+static long vg_path_step(__u32 i, void *ctx)
+{
+	struct vg_path_walk *w = ctx;
+	struct vg_path_scratch *s;
+	/* Locals, not w->x inside BPF_CORE_READ: the walk state is our own
+	 * type and must not get CO-RE relocations. */
+	struct dentry *dentry = w->dentry, *mnt_root, *parent;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct qstr name;
+	__u32 zero = 0, len, off;
+
+	s = bpf_map_lookup_elem(&vg_path_scratch, &zero);
+	if (!s)
+		return 1;
+	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	parent = BPF_CORE_READ(dentry, d_parent);
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+
+		if (dentry == mnt_root && mnt != mnt_parent) {
+			/* Cross to the mount this one is mounted on. */
+			w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+			w->mnt = mnt_parent;
+			w->vfsmnt = __builtin_preserve_access_index(&mnt_parent->mnt);
+			return 0;
+		}
+		w->complete = true;
+		return 1;
+	}
+	name = BPF_CORE_READ(dentry, d_name);
+	len = vg_clamp(name.len, 255) & 255;
+	off = w->off;
+	if (off <= len + 1 || off > VG_PATH_MAX)
+		return 1;
+	off -= len;
+	bpf_probe_read_kernel(&s->buf[off & (2 * VG_PATH_MAX - 1)], len, name.name);
+	off -= 1;
+	s->buf[off & (2 * VG_PATH_MAX - 1)] = '/';
+	w->off = off;
+	w->dentry = parent;
+	return 0;
+}
+
 /* Writes the absolute path of (dentry, vfsmnt) — as seen from the root of
  * the task's mount namespace — NUL-terminated into dst (VG_PATH_MAX bytes).
  * Returns the length including the NUL, 0 on failure; sets *truncated when
@@ -55,53 +110,29 @@ struct {
 static __always_inline __u32 vg_read_path(struct dentry *dentry, struct vfsmount *vfsmnt, char *dst,
 					  bool *truncated)
 {
-	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct vg_path_walk w = {
+		.dentry = dentry,
+		.vfsmnt = vfsmnt,
+		.mnt = container_of(vfsmnt, struct mount, mnt),
+		.off = VG_PATH_MAX,
+	};
 	struct vg_path_scratch *s;
-	__u32 zero = 0, off = VG_PATH_MAX, total;
-	bool complete = false;
-	int i;
+	__u32 zero = 0, total, off;
 
 	s = bpf_map_lookup_elem(&vg_path_scratch, &zero);
-	if (!s)
+	if (!s || !dentry)
 		return 0;
-	for (i = 0; i < VG_PATH_DEPTH; i++) {
-		struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-		struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
-		struct qstr name;
-		__u32 len;
-
-		if (dentry == mnt_root || dentry == parent) {
-			struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
-
-			if (dentry == mnt_root && mnt != mnt_parent) {
-				/* Cross to the mount this one is mounted on. */
-				dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
-				mnt = mnt_parent;
-				vfsmnt = __builtin_preserve_access_index(&mnt->mnt);
-				continue;
-			}
-			complete = true;
-			break;
-		}
-		name = BPF_CORE_READ(dentry, d_name);
-		len = vg_clamp(name.len, 255);
-		if (off <= len + 1)
-			break;
-		off -= len;
-		bpf_probe_read_kernel(&s->buf[off & (2 * VG_PATH_MAX - 1)], len & 255, name.name);
-		off -= 1;
-		s->buf[off & (2 * VG_PATH_MAX - 1)] = '/';
-		dentry = parent;
-	}
-	if (!complete)
+	bpf_loop(VG_PATH_DEPTH, vg_path_step, &w, 0);
+	if (!w.complete)
 		*truncated = true;
-	if (off >= VG_PATH_MAX) {
+	off = w.off;
+	if (off >= VG_PATH_MAX || off == 0) {
 		/* The root itself. */
 		dst[0] = '/';
 		dst[1] = '\0';
 		return 2;
 	}
-	total = vg_clamp(VG_PATH_MAX - off, VG_PATH_MAX - 1);
+	total = vg_clamp(VG_PATH_MAX - off, VG_PATH_MAX - 1) & (VG_PATH_MAX - 1);
 	bpf_probe_read_kernel(dst, total, &s->buf[off & (2 * VG_PATH_MAX - 1)]);
 	dst[total & (VG_PATH_MAX - 1)] = '\0';
 	return total + 1;

@@ -47,6 +47,7 @@ struct {
 #define VG_OFF_ENV_MASK (65536 - 1)
 #define VG_OFF_CG_MASK (131072 - 1)
 #define VG_EXEC_SCRATCH_DATA (131072 + VG_CGROUP_MAX)
+#define VG_EXEC_SCRATCH_DATA_MASK (262144 - 1)
 
 _Static_assert(2 * VG_PATH_MAX <= 4 * VG_PATH_MAX, "cwd offset mask");
 _Static_assert(2 * VG_PATH_MAX + VG_ARGS_MAX <= 65536, "env offset mask");
@@ -142,7 +143,8 @@ static __always_inline __u32 read_strings(char *dst, __u64 start, __u64 end, __u
 
 	if (full > max)
 		*flags |= trunc_flag;
-	len = vg_clamp(len, VG_ARGS_MAX);
+	/* The mask is what the verifier tracks; the clamp keeps it lossless. */
+	len = vg_clamp(len, VG_ARGS_MAX - 1) & (VG_ARGS_MAX - 1);
 	if (len == 0)
 		return 0;
 	if (bpf_probe_read_user(dst, len, (void *)start)) {
@@ -250,7 +252,7 @@ int BPF_PROG(vg_process_exec, struct task_struct *p, pid_t old_pid, struct linux
 	r->cgroup_len = n;
 	off += n;
 
-	off = vg_clamp(off, VG_EXEC_SCRATCH_DATA);
+	off = vg_clamp(off, VG_EXEC_SCRATCH_DATA - 1) & (VG_EXEC_SCRATCH_DATA_MASK);
 	r->hdr.size = sizeof(*r) + off;
 	emit(cfg, s, sizeof(*r) + off);
 	return 0;
