@@ -1,0 +1,476 @@
+#!/usr/bin/python3
+"""End-to-end: process and thread events of `vigil agent`, once per source.
+
+Runs the agent (VIGIL_BIN, default .output/std/vigil) as root twice: with the
+default source, which must be eBPF on the project's machines, and with
+--source proc (the netlink process connector plus /proc). While it runs, this
+script starts workloads whose argv carries a fresh uuid, so their events are
+found without ambiguity, then checks the events against what the script knows
+about its own children: pids, the ppid chain, parent details, executable
+path, argv, cwd, users, exit status, hashes and the fork/exec coalescing.
+
+Relaxed for the process connector (it only says "pid P forked/exec'd/exited";
+everything else is read from /proc/P when the event arrives, and is gone
+for a process that already exited):
+  - process_creation_time_iso_8601_ns and parent_process_details beyond the
+    parent's pid are not checked: the connector has no start time of its own
+    and the parent entry may have been read after it changed;
+  - process_name (comm) and process_file_size_bytes are not checked;
+  - exe/args/cwd are checked only for processes that live >= 300 ms (every
+    workload here does), which is the only case /proc can answer.
+Checked for both: pid, ppid, exe, args, cwd, uid/gid and their names, exit
+code/signal, sha256, thread ids, fork-without-exec coalescing, and that the
+agent never reports itself. Exits 0 when every check passes.
+"""
+import grp
+import hashlib
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vigil_harness as vh  # noqa: E402
+from vigil_harness import name, proc, parent, exit_details, thread, system  # noqa: E402
+
+ME = os.getpid()
+PY_EXE = os.path.realpath(sys.executable)
+SH_EXE = os.path.realpath("/bin/sh")
+SLEEP_EXE = os.path.realpath("/bin/sleep")
+NOBODY = 65534
+WAIT = 10.0			# per awaited event; normally they arrive in < 0.2 s
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def own_cmdline():
+    with open("/proc/self/cmdline", "rb") as f:
+        data = f.read()
+    return [a.decode("utf-8", "surrogateescape") for a in data.split(b"\0")[:-1]]
+
+
+class Scenario:
+    """A workload: start() while the agent runs, finish() waits for it,
+    check() judges the agent's events once it stopped."""
+    title = "?"
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.uniq = uuid.uuid4().hex
+        self.pid = None
+
+    def events(self, agent, pid=None):
+        return agent.events_for_pid(self.pid if pid is None else pid)
+
+    def one(self, c, agent, ev_name, pid=None):
+        """The single ev_name event of pid, or None after a failed check."""
+        pid = self.pid if pid is None else pid
+        evs = agent.named(pid, ev_name)
+        if c.check(len(evs) == 1, "%s: exactly one %r for pid %s (got %d)" % (
+                self.title, ev_name, pid, len(evs)), self.events(agent, pid)):
+            return evs[0]
+        return evs[0] if evs else None
+
+    def common(self, c, agent, ev, pid, ppid, cwd, parent_exe=None, label=None):
+        """What every process event must say about pid, whatever the scenario."""
+        strict = self.ctx["strict"]
+        what = "%s: %s pid %s" % (self.title, label or name(ev), pid)
+        evs = self.events(agent, pid)
+        p, pp = proc(ev), parent(ev)
+        c.eq(p.get("process_id"), pid, what + ": process_id", evs)
+        c.eq(p.get("process_parent_process_id"), ppid, what + ": process_parent_process_id",
+             evs)
+        c.eq(pp.get("process_id"), ppid, what + ": parent_process_details.process_id", evs)
+        if strict and parent_exe is not None:
+            c.eq(pp.get("process_executable_path"), parent_exe,
+                 what + ": parent_process_details.process_executable_path", evs)
+        if cwd is not None:
+            c.eq(p.get("process_current_working_directory"), cwd,
+                 what + ": process_current_working_directory", evs)
+        if strict:
+            c.check(isinstance(p.get("process_creation_time_iso_8601_ns"), str),
+                    what + ": process_creation_time_iso_8601_ns present", evs,
+                    expected="an ISO 8601 time", actual=p.get("process_creation_time_iso_8601_ns"))
+
+    def exited_normally(self, c, agent, code, pid=None):
+        pid = self.pid if pid is None else pid
+        ev = self.one(c, agent, "Process Terminated", pid)
+        if ev is None:
+            return None
+        ed = exit_details(ev)
+        evs = self.events(agent, pid)
+        c.eq(ed.get("exit_code"), code, "%s: exit_code of pid %s" % (self.title, pid), evs)
+        c.eq(ed.get("exit_signal"), None, "%s: exit_signal of pid %s" % (self.title, pid), evs)
+        c.eq(ed.get("exit_signal_name"), None,
+             "%s: exit_signal_name of pid %s" % (self.title, pid), evs)
+        c.eq(ed.get("core_dumped"), False, "%s: core_dumped of pid %s" % (self.title, pid), evs)
+        return ev
+
+    def created_exec(self, c, agent, exe, args, cwd, ppid, parent_exe, pid=None):
+        pid = self.pid if pid is None else pid
+        ev = self.one(c, agent, "Process Created", pid)
+        if ev is None:
+            return None
+        evs = self.events(agent, pid)
+        p = proc(ev)
+        c.eq(p.get("process_creation_type"), "exec",
+             "%s: process_creation_type of pid %s" % (self.title, pid), evs)
+        c.eq(p.get("process_executable_path"), exe,
+             "%s: process_executable_path of pid %s" % (self.title, pid), evs)
+        c.eq(p.get("process_command_line_arguments"), args,
+             "%s: process_command_line_arguments of pid %s" % (self.title, pid), evs)
+        c.eq(p.get("process_command_line"), " ".join(args),
+             "%s: process_command_line of pid %s" % (self.title, pid), evs)
+        c.eq(p.get("process_args_truncated"), False,
+             "%s: process_args_truncated of pid %s" % (self.title, pid), evs)
+        self.common(c, agent, ev, pid, ppid, cwd, parent_exe)
+        return ev
+
+    def popen(self, argv, **kw):
+        kw.setdefault("cwd", self.ctx["wd"])
+        kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(argv, **kw)
+        self.pid = p.pid
+        return p
+
+
+class ForkChain(Scenario):
+    """sh forks a grandchild that execs sleep: one Process Created (exec) per
+    process, grandchild's parent details point at the sh."""
+    title = "fork chain"
+
+    def start(self, agent):
+        self.script = "sleep 0.3 & wait; : %s" % self.uniq
+        self.p = self.popen(["/bin/sh", "-c", self.script])
+
+    def finish(self, agent):
+        self.rc = self.p.wait(timeout=WAIT)
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        wd = self.ctx["wd"]
+        c.eq(self.rc, 0, "%s: sh exit status (workload sanity)" % self.title)
+        self.created_exec(c, agent, SH_EXE, ["/bin/sh", "-c", self.script], wd, ME, PY_EXE)
+        self.exited_normally(c, agent, 0)
+        kids = sorted({vh.pid_of(e) for e in agent.events
+                       if name(e) == "Process Created" and
+                       proc(e).get("process_parent_process_id") == self.pid and
+                       vh.pid_of(e) != self.pid})
+        if not c.check(len(kids) == 1, "%s: exactly one child process of sh pid %s reported "
+                       "(the backgrounded sleep), got pids %s" % (self.title, self.pid, kids),
+                       self.events(agent)):
+            return
+        g = kids[0]
+        ev = self.created_exec(c, agent, SLEEP_EXE, ["sleep", "0.3"], wd, self.pid, SH_EXE,
+                               pid=g)
+        if ev is not None:
+            pp = parent(ev)
+            if self.ctx["strict"]:
+                c.check(self.uniq in (pp.get("process_command_line") or ""),
+                        "%s: grandchild %s: parent_process_details.process_command_line "
+                        "is the sh's" % (self.title, g), self.events(agent, g),
+                        expected="contains " + self.uniq,
+                        actual=pp.get("process_command_line"))
+        self.exited_normally(c, agent, 0, pid=g)
+
+
+class ThreadScenario(Scenario):
+    """A python process that runs one extra thread for 0.3 s."""
+    title = "thread"
+    CODE = ("import sys, threading, time\n"
+            "t = threading.Thread(target=time.sleep, args=(0.3,))\n"
+            "t.start()\n"
+            "print(t.native_id, flush=True)\n"
+            "t.join()\n")
+
+    def start(self, agent):
+        self.argv = [sys.executable, "-c", self.CODE, self.uniq]
+        self.p = self.popen(self.argv, stdout=subprocess.PIPE)
+
+    def finish(self, agent):
+        out, _ = self.p.communicate(timeout=WAIT)
+        self.rc = self.p.returncode
+        self.tid = int(out.decode().strip() or "0")
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rc, 0, "%s: helper exit status (workload sanity)" % self.title)
+        self.created_exec(c, agent, PY_EXE, self.argv, self.ctx["wd"], ME, PY_EXE)
+        evs = self.events(agent)
+        c.check(self.tid not in (0, self.pid), "%s: helper printed a thread id != pid" %
+                self.title, expected="!= %s" % self.pid, actual=self.tid)
+        for ev_name in ("Thread Created", "Thread Terminated"):
+            mine = [e for e in evs if name(e) == ev_name and
+                    thread(e).get("thread_id") == self.tid]
+            if not c.check(len(mine) == 1, "%s: exactly one %r with process_id %s and "
+                           "thread_id %s (got %d)" % (self.title, ev_name, self.pid, self.tid,
+                                                      len(mine)), evs):
+                continue
+            ev = mine[0]
+            c.eq(proc(ev).get("process_executable_path"), PY_EXE,
+                 "%s: %s: process_executable_path" % (self.title, ev_name), evs)
+            c.eq(proc(ev).get("process_parent_process_id"), ME,
+                 "%s: %s: process_parent_process_id" % (self.title, ev_name), evs)
+            c.check(thread(ev).get("thread_id") != self.pid, "%s: %s: thread_id != pid" %
+                    (self.title, ev_name), evs)
+            if ev_name == "Thread Terminated":
+                c.eq(thread(ev).get("thread_exit_state"), "exited",
+                     "%s: thread_exit_state" % self.title, evs)
+        c.eq(agent.events_for_pid(self.tid), [],
+             "%s: no process event with the thread's id %s as process_id" %
+             (self.title, self.tid))
+        self.exited_normally(c, agent, 0)
+
+
+class Exit7(Scenario):
+    title = "exit 7"
+
+    def start(self, agent):
+        self.argv = ["/bin/sh", "-c", "sleep 0.3; exit 7", self.uniq]
+        self.p = self.popen(self.argv)
+
+    def finish(self, agent):
+        self.rc = self.p.wait(timeout=WAIT)
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rc, 7, "%s: sh exit status (workload sanity)" % self.title)
+        self.created_exec(c, agent, SH_EXE, self.argv, self.ctx["wd"], ME, PY_EXE)
+        ev = self.exited_normally(c, agent, 7)
+        if ev is not None:
+            self.common(c, agent, ev, self.pid, ME, self.ctx["wd"], PY_EXE)
+
+
+class Killed(Scenario):
+    title = "SIGKILL"
+
+    def start(self, agent):
+        self.argv = [sys.executable, "-c", "import time; time.sleep(30)", self.uniq]
+        self.p = self.popen(self.argv)
+        # Kill only once the agent saw the process start (and, for the
+        # process connector, read its /proc entry).
+        self.seen = agent.wait_for(vh.is_event("Process Created", self.pid), WAIT)
+        time.sleep(0.3)
+        self.p.send_signal(signal.SIGKILL)
+
+    def finish(self, agent):
+        self.rc = self.p.wait(timeout=WAIT)
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rc, -signal.SIGKILL, "%s: python exit status (workload sanity)" % self.title)
+        self.created_exec(c, agent, PY_EXE, self.argv, self.ctx["wd"], ME, PY_EXE)
+        ev = self.one(c, agent, "Process Terminated")
+        if ev is None:
+            return
+        evs = self.events(agent)
+        ed = exit_details(ev)
+        c.eq(ed.get("exit_signal"), 9, "%s: exit_signal" % self.title, evs)
+        c.eq(ed.get("exit_signal_name"), "SIGKILL", "%s: exit_signal_name" % self.title, evs)
+        c.eq(ed.get("exit_code"), None, "%s: exit_code (none when killed)" % self.title, evs)
+        c.eq(ed.get("core_dumped"), False, "%s: core_dumped" % self.title, evs)
+        self.common(c, agent, ev, self.pid, ME, self.ctx["wd"], PY_EXE)
+
+
+class HostilePath(Scenario):
+    """A copy of sleep under a path with spaces and a newline, argv[0] with
+    both too, run from its own directory."""
+    title = "path with spaces and newline"
+
+    def start(self, agent):
+        base = os.path.realpath(tempfile.mkdtemp(prefix="vigil test ", dir="/tmp"))
+        self.ctx["cleanup"].append(base)
+        self.dir = os.path.join(base, "dir with\nnewline")
+        os.mkdir(self.dir)
+        self.exe = os.path.join(self.dir, "my prog")
+        shutil.copyfile(SLEEP_EXE, self.exe)
+        os.chmod(self.exe, 0o755)
+        self.sha256 = sha256_file(self.exe)
+        self.size = os.stat(self.exe).st_size
+        self.argv = ["my prog %s arg with space\nand newline" % self.uniq, "0.3"]
+        self.p = self.popen(self.argv, executable=self.exe, cwd=self.dir)
+
+    def finish(self, agent):
+        self.rc = self.p.wait(timeout=WAIT)
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rc, 0, "%s: exit status (workload sanity)" % self.title)
+        ev = self.created_exec(c, agent, self.exe, self.argv, self.dir, ME, PY_EXE)
+        if ev is None:
+            return
+        p, evs = proc(ev), self.events(agent)
+        c.eq(p.get("process_hash_status"), "ok", "%s: process_hash_status" % self.title, evs)
+        c.eq(p.get("process_hash_sha256"), self.sha256,
+             "%s: process_hash_sha256 (== sha256sum of the file)" % self.title, evs)
+        if self.ctx["strict"]:
+            c.eq(p.get("process_file_size_bytes"), self.size,
+                 "%s: process_file_size_bytes" % self.title, evs)
+            c.eq(p.get("process_name"), "my prog", "%s: process_name (comm)" % self.title, evs)
+        self.exited_normally(c, agent, 0)
+
+
+class Users(Scenario):
+    """The same sleep as nobody and as root: ids and names resolved."""
+    title = "users"
+
+    def start(self, agent):
+        self.nobody_argv = ["vigil-nobody-" + self.uniq, "0.3"]
+        self.root_argv = ["vigil-root-" + self.uniq, "0.3"]
+        self.pn = self.popen(self.nobody_argv, executable=SLEEP_EXE, user=NOBODY, group=NOBODY,
+                             extra_groups=[])
+        self.pr = self.popen(self.root_argv, executable=SLEEP_EXE)
+        self.pid = None
+
+    def finish(self, agent):
+        self.rcs = (self.pn.wait(timeout=WAIT), self.pr.wait(timeout=WAIT))
+        agent.wait_all([vh.is_event("Process Terminated", self.pn.pid),
+                        vh.is_event("Process Terminated", self.pr.pid)], WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rcs, (0, 0), "%s: exit statuses (workload sanity)" % self.title)
+        sha = sha256_file(SLEEP_EXE)
+        cases = (
+            (self.pn.pid, self.nobody_argv, NOBODY, pwd.getpwuid(NOBODY).pw_name,
+             NOBODY, grp.getgrgid(NOBODY).gr_name),
+            (self.pr.pid, self.root_argv, 0, "root", 0, grp.getgrgid(0).gr_name),
+        )
+        for pid, argv, uid, uname, gid, gname in cases:
+            for ev_name in ("Process Created", "Process Terminated"):
+                ev = self.one(c, agent, ev_name, pid)
+                if ev is None:
+                    continue
+                p, evs = proc(ev), self.events(agent, pid)
+                what = "%s: %s %s" % (self.title, uname, ev_name)
+                c.eq(p.get("process_real_user_id"), uid, what + ": process_real_user_id", evs)
+                c.eq(p.get("process_real_user_name"), uname, what + ": process_real_user_name",
+                     evs)
+                c.eq(p.get("process_effective_user_id"), uid,
+                     what + ": process_effective_user_id", evs)
+                c.eq(p.get("process_effective_user_name"), uname,
+                     what + ": process_effective_user_name", evs)
+                c.eq(p.get("process_real_group_id"), gid, what + ": process_real_group_id", evs)
+                c.eq(p.get("process_real_group_name"), gname,
+                     what + ": process_real_group_name", evs)
+                c.eq(p.get("process_executable_path"), SLEEP_EXE,
+                     what + ": process_executable_path", evs)
+                c.eq(p.get("process_command_line_arguments"), argv,
+                     what + ": process_command_line_arguments", evs)
+                c.eq(p.get("process_hash_sha256"), sha, what + ": process_hash_sha256", evs)
+                self.common(c, agent, ev, pid, ME, self.ctx["wd"], PY_EXE, label=ev_name)
+            ex = agent.named(pid, "Process Terminated")
+            if ex:
+                c.eq(exit_details(ex[0]).get("exit_code"), 0,
+                     "%s: %s exit_code" % (self.title, uname), self.events(agent, pid))
+
+
+class ForkOnly(Scenario):
+    """os.fork() child that never execs: reported as a fork, exits 3."""
+    title = "fork without exec"
+
+    def start(self, agent):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                time.sleep(0.3)
+            finally:
+                os._exit(3)
+        self.pid = pid
+
+    def finish(self, agent):
+        deadline = time.monotonic() + WAIT
+        while True:
+            got, status = os.waitpid(self.pid, os.WNOHANG)
+            if got:
+                break
+            if time.monotonic() > deadline:
+                os.kill(self.pid, signal.SIGKILL)
+                got, status = os.waitpid(self.pid, 0)
+                break
+            time.sleep(0.02)
+        self.status = status
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(os.waitstatus_to_exitcode(self.status), 3,
+             "%s: child exit status (workload sanity)" % self.title)
+        ev = self.one(c, agent, "Process Created")
+        if ev is not None:
+            p, evs = proc(ev), self.events(agent)
+            c.eq(p.get("process_creation_type"), "fork",
+                 "%s: process_creation_type" % self.title, evs)
+            c.eq(p.get("process_executable_path"), PY_EXE,
+                 "%s: process_executable_path (the parent's image)" % self.title, evs)
+            c.eq(p.get("process_command_line_arguments"), own_cmdline(),
+                 "%s: process_command_line_arguments (the parent's argv)" % self.title, evs)
+            self.common(c, agent, ev, self.pid, ME, os.getcwd(), PY_EXE)
+        self.exited_normally(c, agent, 3)
+
+
+def run_source(label, source, expect_source, strict):
+    c = vh.Checker(label)
+    vh.guarded(c, session, c, label, source, expect_source, strict)
+    return c
+
+
+def session(c, label, source, expect_source, strict):
+    wd = os.path.realpath(tempfile.mkdtemp(prefix="vigil-it-wd-"))
+    ctx = {"wd": wd, "strict": strict, "cleanup": [wd]}
+    scenarios = [cls(ctx) for cls in (ForkChain, ThreadScenario, Exit7, HostilePath, Users,
+                                      ForkOnly, Killed)]
+    agent = vh.Agent(label, source=source)
+    started = []
+    try:
+        agent.start()
+        for s in scenarios:
+            s.start(agent)
+            started.append(s)
+        for s in scenarios:
+            s.finish(agent)
+        agent.stop()
+    finally:
+        for s in started:
+            for p in [getattr(s, a, None) for a in ("p", "pn", "pr")]:
+                if p is not None and p.poll() is None:
+                    p.kill()
+                    p.wait(timeout=WAIT)
+        agent.kill()
+        for d in ctx["cleanup"]:
+            shutil.rmtree(d, ignore_errors=True)
+
+    agent.check_output(c)
+    sel = [e for e in agent.events if name(e) == "Source Selected"]
+    if c.check(len(sel) == 1, "exactly one \"Source Selected\" event",
+               [e for e in agent.events if proc(e) == {}]):
+        c.eq(system(sel[0]).get("source"), expect_source, "Source Selected: source",
+             sel)
+    for s in scenarios:
+        s.check(c, agent)
+    c.eq(agent.events_for_pid(agent.pid), [],
+         "the agent's own activity is not reported (no event with process_id %s)" % agent.pid)
+    c.eq([e for e in agent.events if parent(e).get("process_id") == agent.pid], [],
+         "no reported process has the agent (pid %s) as parent" % agent.pid)
+    agent.cleanup()
+
+
+def main():
+    vh.require_root()
+    vh.vigil_bin()
+    checkers = [run_source("ebpf (default source)", None, "ebpf", True),
+                run_source("process connector", "proc", "proc_connector", False)]
+    return vh.finish(checkers)
+
+
+if __name__ == "__main__":
+    vh.main_wrapper(main)
