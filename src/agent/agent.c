@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/pipeline.h"
+#include "agent/privdrop.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "output/host.h"
@@ -344,6 +345,27 @@ int agent_main(int argc, char **argv)
 	if (open_source(&a))
 		goto out_pl;
 	a.src_open = true;
+	/* The kernel-facing setup is done: BPF programs are attached and their
+	 * maps and ring buffer are open fds. Keep only what reading /proc needs. */
+	if (privdrop__apply(err, sizeof(err))) {
+		struct event ev = { .type = SYS_FEATURE_DEGRADED };
+		char msg[768];
+
+		snprintf(msg, sizeof(msg), "privileges not reduced, running with full root: %s", err);
+		ev.message = msg;
+		event__kv_str(&ev, "feature", "privilege_drop");
+		pipeline__system(a.pl, &ev);
+	} else {
+		log_info("privileges reduced to CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH, "
+			 "CAP_DAC_OVERRIDE; no_new_privs set");
+	}
+	if (pipeline__start_workers(a.pl, err, sizeof(err))) {
+		char msg[768];
+
+		snprintf(msg, sizeof(msg), "hash worker: %s", err);
+		system_event(&a, SYS_SERVICE_INIT_FAILED, msg);
+		goto out_src;
+	}
 	/* Seed after the source is attached: nothing that starts during the
 	 * scan is missed, and the queued records are newer than the scan. */
 	pipeline__seed(a.pl, "/proc");

@@ -529,22 +529,26 @@ struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx
 	pl->users = users__new(64, err, errlen);
 	if (!pl->users)
 		goto fail;
-	if (cfg->hash_enabled) {
-		struct hasher_opts ho = {
-			.max_file_bytes = cfg->hash_max_file_bytes,
-			.inline_max_bytes = cfg->hash_inline_max_bytes,
-			.cache_entries = cfg->hash_cache_entries,
-			.queue_max = 256,
-		};
-
-		pl->hasher = hasher__new(&ho, err, errlen);
-		if (!pl->hasher)
-			goto fail;
-	}
 	return pl;
 fail:
 	pipeline__free(pl);
 	return NULL;
+}
+
+int pipeline__start_workers(struct pipeline *pl, char *err, size_t errlen)
+{
+	const struct vigil_config *cfg = pl->cfg;
+	struct hasher_opts ho = {
+		.max_file_bytes = cfg->hash_max_file_bytes,
+		.inline_max_bytes = cfg->hash_inline_max_bytes,
+		.cache_entries = cfg->hash_cache_entries,
+		.queue_max = 256,
+	};
+
+	if (!cfg->hash_enabled || pl->hasher)
+		return 0;
+	pl->hasher = hasher__new(&ho, err, errlen);
+	return pl->hasher ? 0 : -EINVAL;
 }
 
 void pipeline__free(struct pipeline *pl)

@@ -62,6 +62,10 @@ struct pipeline_stats {
 struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx *octx,
 			       struct sink **sinks, unsigned nsinks, char *err, size_t errlen);
 void pipeline__free(struct pipeline *pl);
+/* Starts the worker threads (the hasher). Separate from pipeline__new so the
+ * agent can drop privileges first: threads keep the credentials they were
+ * started with. */
+int pipeline__start_workers(struct pipeline *pl, char *err, size_t errlen);
 void pipeline__set_config(struct pipeline *pl, const struct vigil_config *cfg);
 /* Fills the process table from /proc (no events): the processes that were
  * running before the agent, so the first events already have parents. */
