@@ -233,11 +233,22 @@ static void enrich(struct pipeline *pl, struct proc_info *p)
 		p->hash.status = HASH_NONE;
 }
 
+/* A large executable is hashed by the worker; the next event that shows the
+ * process picks up the result from the hasher's cache. */
+static void refresh_hash(struct pipeline *pl, struct proc_info *p)
+{
+	if (pl->hasher && p->hash.status == HASH_PENDING)
+		hasher__lookup(pl->hasher, p, &p->hash);
+}
+
 static const struct proc_info *parent_of(struct pipeline *pl, const struct proc_info *p)
 {
 	struct proc_entry *pe = p->ppid ? proc_table__lookup(pl->procs, p->ppid) : NULL;
 
-	return pe ? &pe->info : NULL;
+	if (!pe)
+		return NULL;
+	refresh_hash(pl, &pe->info);
+	return &pe->info;
 }
 
 static void emit_process_created(struct pipeline *pl, const struct proc_info *p, uint64_t boot_ns)
@@ -391,8 +402,10 @@ void pipeline__on_fork(struct pipeline *pl, struct proc_info *child, bool is_thr
 
 	if (is_thread) {
 		e = proc_table__lookup(pl->procs, child->pid);
-		if (e)
+		if (e) {
 			e->threads++;
+			refresh_hash(pl, &e->info);
+		}
 		if (pl->cfg->ev_thread && !(e && e->excluded) && child->pid != pl->self_pid) {
 			struct event ev = {
 				.type = EVT_THREAD_CREATED,
@@ -451,6 +464,9 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 	struct proc_info unknown = { .pid = pid, .tid = tid };
 	const struct proc_info *p = e ? &e->info : &unknown;
 	bool excluded = e ? e->excluded : pid == pl->self_pid;
+
+	if (e)
+		refresh_hash(pl, &e->info);
 
 	if (e && e->fork_pending)
 		emit_pending_fork(pl, e);
