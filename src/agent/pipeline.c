@@ -205,7 +205,7 @@ static void enrich(struct pipeline *pl, struct proc_info *p)
 		char *red = NULL;
 		uint32_t rlen = 0;
 
-		if (redact__env(p->env, p->env_len, &pl->cfg->secret_env_patterns, &red, &rlen) == 0) {
+		if (redact__env(p->env, p->env_len, &pl->cfg->secret_env_patterns, &red, &rlen) >= 0) {
 			free(p->env);
 			p->env = red;
 			p->env_len = rlen;
@@ -221,7 +221,7 @@ static void enrich(struct pipeline *pl, struct proc_info *p)
 		uint32_t rlen = 0;
 
 		if (redact__args(p->args, p->args_len, &pl->cfg->secret_env_patterns, &red,
-				 &rlen) == 0) {
+				 &rlen) >= 0) {
 			free(p->args);
 			p->args = red;
 			p->args_len = rlen;
