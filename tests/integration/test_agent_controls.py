@@ -191,12 +191,34 @@ def sighup_reload(c):
     c.check("reload refused" in agent.stderr_text(), "the refused reload is logged with why")
 
 
+def init_failed(c):
+    """Without privileges neither source can start: the agent says so in a
+    "Service Initialization Failed" message with the reason, and exits 1."""
+    from vigil_harness import vigil_bin
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "--inh-caps=-all", "--bounding-set=-all", os.path.realpath(vigil_bin()),
+                        "agent", "--source", "ebpf"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=30, cwd="/")
+    c.eq(r.returncode, 1, "an agent that cannot load eBPF exits 1")
+    evs = [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    names = [name(e) for e in evs]
+    c.check("Service Initialization Started" in names, "Started is reported (%s)" % names)
+    failed = [e for e in evs if name(e) == "Service Initialization Failed"]
+    c.check(len(failed) == 1, "Service Initialization Failed is reported once (%s)" % names)
+    if failed:
+        msg = (system(failed[0]) or {}).get("message", "")
+        c.check("eBPF" in msg and ("ermission" in msg or "not permitted" in msg),
+                "the failure says what failed and why: %r" % msg)
+        c.eq(failed[0]["message_header"]["severity"], "ERROR", "severity ERROR")
+    c.check("Service Initialization Successful" not in names, "nothing claims success")
+
+
 def main():
     checkers = []
     for title, fn in (("ringbuf loss", ringbuf_loss), ("process limit", process_limit),
                       ("environment+redaction", environment_and_redaction),
                       ("exclusions", exclusions), ("file sink", file_sink),
-                      ("SIGHUP reload", sighup_reload)):
+                      ("SIGHUP reload", sighup_reload), ("init failed", init_failed)):
         c = Checker(title)
         guarded(c, fn, c)
         checkers.append(c)
