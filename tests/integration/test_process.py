@@ -7,20 +7,26 @@ default source, which must be eBPF on the project's machines, and with
 script starts workloads whose argv carries a fresh uuid, so their events are
 found without ambiguity, then checks the events against what the script knows
 about its own children: pids, the ppid chain, parent details, executable
-path, argv, cwd, users, exit status, hashes and the fork/exec coalescing.
+path, argv, cwd, comm, users, exit status, hashes, creation times, the
+fork/exec coalescing, exec chains, exec from a thread, and that the agent
+never reports itself.
 
-Relaxed for the process connector (it only says "pid P forked/exec'd/exited";
-everything else is read from /proc/P when the event arrives, and is gone
-for a process that already exited):
-  - process_creation_time_iso_8601_ns and parent_process_details beyond the
-    parent's pid are not checked: the connector has no start time of its own
-    and the parent entry may have been read after it changed;
-  - process_name (comm) and process_file_size_bytes are not checked;
-  - exe/args/cwd are checked only for processes that live >= 300 ms (every
-    workload here does), which is the only case /proc can answer.
-Checked for both: pid, ppid, exe, args, cwd, uid/gid and their names, exit
-code/signal, sha256, thread ids, fork-without-exec coalescing, and that the
-agent never reports itself. Exits 0 when every check passes.
+The process connector only says "pid P forked/exec'd/exited"; everything
+else is read from /proc/P when the event arrives, and is gone once P exited
+and was reaped. So for that source:
+  - every workload that lives >= 300 ms is checked as strictly as with eBPF
+    (exe, args, cwd, comm, ids and names, creation time, parent details,
+    hashes): /proc can answer for those;
+  - short-lived processes (/bin/true, /bin/false) are checked for pid, ppid,
+    exit code and that whatever is reported is not wrong: exe/args/cwd may be
+    missing (null), never another program's;
+  - the image reported for an exec that was followed by a second exec within
+    the same pid may already be the second program's (documented race), and
+    an exec from a non-leader thread looks like the whole process exiting
+    (the connector's exit carries no group_dead; documented in
+    src/sources/proc_connector.c). These are printed as KNOWN, not failures
+    (VIGIL_STRICT_KNOWN=1 makes them fail).
+Exits 0 when every check passes.
 """
 import grp
 import hashlib
@@ -43,7 +49,24 @@ PY_EXE = os.path.realpath(sys.executable)
 SH_EXE = os.path.realpath("/bin/sh")
 SLEEP_EXE = os.path.realpath("/bin/sleep")
 NOBODY = 65534
+TRUE_EXE = os.path.realpath("/bin/true")
+FALSE_EXE = os.path.realpath("/bin/false")
 WAIT = 10.0			# per awaited event; normally they arrive in < 0.2 s
+CLOCK_SLACK_NS = 2 * 10**9	# creation times vs this script's clock
+
+
+def iso_to_ns(text):
+    """'YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+00:00' -> ns since the epoch, or None."""
+    import calendar
+    try:
+        date, rest = text.split("T")
+        hms, frac = rest[:8], rest[9:18]
+        if rest[18:] != "+00:00":
+            return None
+        t = time.strptime(date + "T" + hms, "%Y-%m-%dT%H:%M:%S")
+        return calendar.timegm(t) * 10**9 + int(frac)
+    except (ValueError, AttributeError):
+        return None
 
 
 def sha256_file(path):
@@ -83,8 +106,8 @@ class Scenario:
         return evs[0] if evs else None
 
     def common(self, c, agent, ev, pid, ppid, cwd, parent_exe=None, label=None):
-        """What every process event must say about pid, whatever the scenario."""
-        strict = self.ctx["strict"]
+        """What every event of a process that lives >= 300 ms must say about
+        it, whatever the scenario and the source."""
         what = "%s: %s pid %s" % (self.title, label or name(ev), pid)
         evs = self.events(agent, pid)
         p, pp = proc(ev), parent(ev)
@@ -92,16 +115,26 @@ class Scenario:
         c.eq(p.get("process_parent_process_id"), ppid, what + ": process_parent_process_id",
              evs)
         c.eq(pp.get("process_id"), ppid, what + ": parent_process_details.process_id", evs)
-        if strict and parent_exe is not None:
+        if parent_exe is not None:
             c.eq(pp.get("process_executable_path"), parent_exe,
                  what + ": parent_process_details.process_executable_path", evs)
         if cwd is not None:
             c.eq(p.get("process_current_working_directory"), cwd,
                  what + ": process_current_working_directory", evs)
-        if strict:
-            c.check(isinstance(p.get("process_creation_time_iso_8601_ns"), str),
-                    what + ": process_creation_time_iso_8601_ns present", evs,
-                    expected="an ISO 8601 time", actual=p.get("process_creation_time_iso_8601_ns"))
+        created = iso_to_ns(p.get("process_creation_time_iso_8601_ns"))
+        occurred = iso_to_ns(ev["message_header"].get("occurred_message_time_iso_8601_ns"))
+        lo, hi = self.ctx["t0_ns"] - CLOCK_SLACK_NS, time.time_ns() + CLOCK_SLACK_NS
+        c.check(created is not None and lo <= created <= hi,
+                what + ": process_creation_time_iso_8601_ns present and within this test's "
+                "run (boot->real clock conversion)", evs,
+                expected="between %s and %s ns" % (lo, hi),
+                actual=p.get("process_creation_time_iso_8601_ns"))
+        c.check(occurred is not None and created is not None and
+                created <= occurred + 10**7 and lo <= occurred <= hi,
+                what + ": occurred time within this test's run and not before the creation "
+                "time", evs, expected="creation %s <= occurred" % p.get(
+                    "process_creation_time_iso_8601_ns"),
+                actual=ev["message_header"].get("occurred_message_time_iso_8601_ns"))
 
     def exited_normally(self, c, agent, code, pid=None):
         pid = self.pid if pid is None else pid
@@ -117,13 +150,26 @@ class Scenario:
         c.eq(ed.get("core_dumped"), False, "%s: core_dumped of pid %s" % (self.title, pid), evs)
         return ev
 
-    def created_exec(self, c, agent, exe, args, cwd, ppid, parent_exe, pid=None):
+    def created_exec(self, c, agent, exe, args, cwd, ppid, parent_exe, pid=None, comm=None,
+                     ev=None):
+        """Checks the (single, unless ev is given) exec Process Created of pid.
+        comm: expected process_name; default the first 15 bytes of the name
+        of args[0]'s file when args[0] is a path, else of exe."""
         pid = self.pid if pid is None else pid
-        ev = self.one(c, agent, "Process Created", pid)
+        if ev is None:
+            ev = self.one(c, agent, "Process Created", pid)
         if ev is None:
             return None
         evs = self.events(agent, pid)
         p = proc(ev)
+        if comm is None:
+            comm = os.path.basename(args[0] if args[0].startswith("/") else exe)
+        c.eq(p.get("process_name"), comm.encode()[:15].decode("utf-8", "replace"),
+             "%s: process_name (comm) of pid %s" % (self.title, pid), evs)
+        c.eq(p.get("process_hash_sha256"), sha256_file(exe),
+             "%s: process_hash_sha256 of pid %s" % (self.title, pid), evs)
+        c.eq(p.get("process_file_size_bytes"), os.stat(exe).st_size,
+             "%s: process_file_size_bytes of pid %s" % (self.title, pid), evs)
         c.eq(p.get("process_creation_type"), "exec",
              "%s: process_creation_type of pid %s" % (self.title, pid), evs)
         c.eq(p.get("process_executable_path"), exe,
@@ -176,12 +222,10 @@ class ForkChain(Scenario):
                                pid=g)
         if ev is not None:
             pp = parent(ev)
-            if self.ctx["strict"]:
-                c.check(self.uniq in (pp.get("process_command_line") or ""),
-                        "%s: grandchild %s: parent_process_details.process_command_line "
-                        "is the sh's" % (self.title, g), self.events(agent, g),
-                        expected="contains " + self.uniq,
-                        actual=pp.get("process_command_line"))
+            c.check(self.uniq in (pp.get("process_command_line") or ""),
+                    "%s: grandchild %s: parent_process_details.process_command_line "
+                    "is the sh's" % (self.title, g), self.events(agent, g),
+                    expected="contains " + self.uniq, actual=pp.get("process_command_line"))
         self.exited_normally(c, agent, 0, pid=g)
 
 
@@ -314,10 +358,9 @@ class HostilePath(Scenario):
         c.eq(p.get("process_hash_status"), "ok", "%s: process_hash_status" % self.title, evs)
         c.eq(p.get("process_hash_sha256"), self.sha256,
              "%s: process_hash_sha256 (== sha256sum of the file)" % self.title, evs)
-        if self.ctx["strict"]:
-            c.eq(p.get("process_file_size_bytes"), self.size,
-                 "%s: process_file_size_bytes" % self.title, evs)
-            c.eq(p.get("process_name"), "my prog", "%s: process_name (comm)" % self.title, evs)
+        c.eq(p.get("process_file_size_bytes"), self.size,
+             "%s: process_file_size_bytes" % self.title, evs)
+        c.eq(p.get("process_name"), "my prog", "%s: process_name (comm)" % self.title, evs)
         self.exited_normally(c, agent, 0)
 
 
@@ -368,6 +411,7 @@ class Users(Scenario):
                 c.eq(p.get("process_command_line_arguments"), argv,
                      what + ": process_command_line_arguments", evs)
                 c.eq(p.get("process_hash_sha256"), sha, what + ": process_hash_sha256", evs)
+                c.eq(p.get("process_name"), "sleep", what + ": process_name", evs)
                 self.common(c, agent, ev, pid, ME, self.ctx["wd"], PY_EXE, label=ev_name)
             ex = agent.named(pid, "Process Terminated")
             if ex:
@@ -414,22 +458,193 @@ class ForkOnly(Scenario):
                  "%s: process_executable_path (the parent's image)" % self.title, evs)
             c.eq(p.get("process_command_line_arguments"), own_cmdline(),
                  "%s: process_command_line_arguments (the parent's argv)" % self.title, evs)
+            with open("/proc/self/comm") as f:
+                my_comm = f.read().rstrip("\n")
+            c.eq(p.get("process_name"), my_comm, "%s: process_name (the parent's comm)" %
+                 self.title, evs)
             self.common(c, agent, ev, self.pid, ME, os.getcwd(), PY_EXE)
         self.exited_normally(c, agent, 3)
 
 
-def run_source(label, source, expect_source, strict):
+class ShortLived(Scenario):
+    """/bin/true and /bin/false with a uuid argument: they exit at once. The
+    eBPF source captures everything at exec time; /proc may already be empty
+    for the process connector, which may then say less, but nothing wrong."""
+    title = "short-lived"
+    COUNT = 8
+
+    def start(self, agent):
+        self.runs = []
+        for i in range(self.COUNT):
+            exe, argv0, code = ((TRUE_EXE, "/bin/true", 0) if i % 2 == 0 else
+                                (FALSE_EXE, "/bin/false", 1))
+            argv = [argv0, "%s-%d" % (self.uniq, i)]
+            self.runs.append((self.popen(argv), exe, argv, code))
+
+    def finish(self, agent):
+        for p, _, _, _ in self.runs:
+            p.wait(timeout=WAIT)
+        agent.wait_all([vh.is_event("Process Terminated", p.pid) for p, _, _, _ in self.runs],
+                       WAIT)
+
+    def check(self, c, agent):
+        ebpf = self.ctx["ebpf"]
+        for p, exe, argv, code in self.runs:
+            pid = p.pid
+            evs = self.events(agent, pid)
+            c.eq(p.returncode, code, "%s: %s exit status (workload sanity)" % (self.title, exe))
+            if ebpf:
+                self.created_exec(c, agent, exe, argv, self.ctx["wd"], ME, PY_EXE, pid=pid)
+            else:
+                ev = self.one(c, agent, "Process Created", pid)
+                if ev is not None:
+                    pd = proc(ev)
+                    what = "%s: %s pid %s (process connector, may be gone from /proc)" % (
+                        self.title, argv0_name(argv), pid)
+                    c.eq(pd.get("process_parent_process_id"), ME,
+                         what + ": process_parent_process_id", evs)
+                    c.eq(pd.get("process_creation_type"), "exec",
+                         what + ": process_creation_type", evs)
+                    c.check(pd.get("process_executable_path") in (exe, None),
+                            what + ": process_executable_path is right or null", evs,
+                            expected=exe, actual=pd.get("process_executable_path"))
+                    c.check(pd.get("process_command_line_arguments") in (argv, None),
+                            what + ": process_command_line_arguments are right or null", evs,
+                            expected=argv, actual=pd.get("process_command_line_arguments"))
+                    c.check(pd.get("process_current_working_directory") in
+                            (self.ctx["wd"], None),
+                            what + ": process_current_working_directory is right or null",
+                            evs, expected=self.ctx["wd"],
+                            actual=pd.get("process_current_working_directory"))
+                    # Bug (reported): when /proc is already empty, the pipeline
+                    # fills comm from the pre-exec image (python3).
+                    c.known(pd.get("process_name") in (os.path.basename(exe), None),
+                            what + ": process_name is the new program's or null, not the "
+                            "pre-exec image's (pipeline__on_exec copies the old comm)", evs,
+                            expected=os.path.basename(exe), actual=pd.get("process_name"))
+            self.exited_normally(c, agent, code, pid=pid)
+            ex = agent.named(pid, "Process Terminated")
+            if ex:
+                c.eq(proc(ex[0]).get("process_parent_process_id"), ME,
+                     "%s: %s Process Terminated: process_parent_process_id" % (self.title, pid),
+                     evs)
+
+
+def argv0_name(argv):
+    return os.path.basename(argv[0])
+
+
+class ExecChain(Scenario):
+    """sh execs sleep in the same pid: two exec Process Created (the second
+    with the new image and a new exec id), one Process Terminated (sleep)."""
+    title = "exec chain"
+
+    def start(self, agent):
+        self.argv = ["/bin/sh", "-c", "exec /bin/sleep 0.3", self.uniq]
+        self.p = self.popen(self.argv)
+
+    def finish(self, agent):
+        self.rc = self.p.wait(timeout=WAIT)
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rc, 0, "%s: exit status (workload sanity)" % self.title)
+        evs = self.events(agent)
+        created = agent.named(self.pid, "Process Created")
+        if not c.check(len(created) == 2, "%s: two Process Created for pid %s (sh, then "
+                       "sleep), got %d" % (self.title, self.pid, len(created)), evs):
+            return
+        first_ok = (proc(created[0]).get("process_executable_path") == SH_EXE and
+                    proc(created[0]).get("process_command_line_arguments") == self.argv)
+        if self.ctx["ebpf"]:
+            self.created_exec(c, agent, SH_EXE, self.argv, self.ctx["wd"], ME, PY_EXE,
+                              ev=created[0])
+        else:
+            c.known(first_ok, "%s: process connector: the first exec shows sh, not the image "
+                    "of the exec that followed (documented race: /proc is read after the "
+                    "event)" % self.title, evs)
+        self.created_exec(c, agent, SLEEP_EXE, ["/bin/sleep", "0.3"], self.ctx["wd"], ME,
+                          PY_EXE, ev=created[1])
+        ids = [proc(e).get("process_exec_id") for e in created]
+        if self.ctx["ebpf"] or first_ok:
+            c.check(ids[0] != ids[1], "%s: each exec has its own process_exec_id" %
+                    self.title, evs, actual=ids)
+        ev = self.exited_normally(c, agent, 0)
+        if ev is not None:
+            c.eq(proc(ev).get("process_executable_path"), SLEEP_EXE,
+                 "%s: Process Terminated shows the last image" % self.title, evs)
+            c.eq(proc(ev).get("process_exec_id"), ids[1],
+                 "%s: Process Terminated carries the last exec id" % self.title, evs)
+
+
+class ExecFromThread(Scenario):
+    """A python thread (not the leader) execs sleep: the kernel gives the
+    exec'ing thread the process's pid. One process throughout: no Process
+    Terminated until sleep exits, nothing reported under the thread's id."""
+    title = "exec from a thread"
+    CODE = ("import os, sys, threading, time\n"
+            "def run():\n"
+            "    print(threading.get_native_id(), flush=True)\n"
+            "    os.execv(%r, ['sleep-from-thread-' + sys.argv[1], '0.3'])\n"
+            "threading.Thread(target=run).start()\n"
+            "time.sleep(10)\n" % SLEEP_EXE)
+
+    def start(self, agent):
+        self.argv = [sys.executable, "-c", self.CODE, self.uniq]
+        self.p = self.popen(self.argv, stdout=subprocess.PIPE)
+
+    def finish(self, agent):
+        out, _ = self.p.communicate(timeout=WAIT)
+        self.rc = self.p.returncode
+        self.tid = int(out.decode().strip() or "0")
+        agent.wait_for(vh.is_event("Process Terminated", self.pid), WAIT)
+
+    def check(self, c, agent):
+        c.eq(self.rc, 0, "%s: exit status (workload sanity)" % self.title)
+        evs = self.events(agent)
+        created = agent.named(self.pid, "Process Created")
+        if c.check(len(created) == 2, "%s: two Process Created for pid %s (python, then "
+                   "sleep), got %d" % (self.title, self.pid, len(created)), evs):
+            self.created_exec(c, agent, PY_EXE, self.argv, self.ctx["wd"], ME, PY_EXE,
+                              ev=created[0])
+            self.created_exec(c, agent, SLEEP_EXE,
+                              ["sleep-from-thread-" + self.uniq, "0.3"], self.ctx["wd"], ME,
+                              PY_EXE, ev=created[1], comm="sleep")
+        terms = agent.named(self.pid, "Process Terminated")
+        what = ("%s: exactly one Process Terminated for pid %s, after sleep exited "
+                "(the old leader's death in exec is not the process's)" % (self.title,
+                                                                          self.pid))
+        ok = len(terms) == 1 and (proc(terms[0]).get("process_executable_path") == SLEEP_EXE)
+        if self.ctx["ebpf"]:
+            c.check(ok, what, evs)
+        else:
+            c.known(ok, what + " [process connector: exit group_dead inferred from "
+                    "pid == tid]", evs)
+        if terms:
+            c.eq(exit_details(terms[-1]).get("exit_code"), 0,
+                 "%s: exit_code of the last Process Terminated" % self.title, evs)
+        c.check(self.tid not in (0, self.pid), "%s: helper printed a thread id != pid" %
+                self.title, actual=self.tid)
+        c.eq(agent.events_for_pid(self.tid), [],
+             "%s: no event with the exec'ing thread's id %s as process_id" %
+             (self.title, self.tid))
+        tc = [e for e in evs if name(e) == "Thread Created" and
+              thread(e).get("thread_id") == self.tid]
+        c.eq(len(tc), 1, "%s: one Thread Created for thread %s" % (self.title, self.tid), evs)
+
+
+def run_source(label, source, expect_source, ebpf):
     c = vh.Checker(label)
-    vh.guarded(c, session, c, label, source, expect_source, strict)
+    vh.guarded(c, session, c, label, source, expect_source, ebpf)
     return c
 
 
-def session(c, label, source, expect_source, strict):
+def session(c, label, source, expect_source, ebpf):
     wd = os.path.realpath(tempfile.mkdtemp(prefix="vigil-it-wd-"))
-    ctx = {"wd": wd, "strict": strict, "cleanup": [wd]}
+    ctx = {"wd": wd, "ebpf": ebpf, "cleanup": [wd], "t0_ns": time.time_ns()}
     scenarios = [cls(ctx) for cls in (ForkChain, ThreadScenario, Exit7, HostilePath, Users,
-                                      ForkOnly, Killed)]
-    agent = vh.Agent(label, source=source)
+                                      ForkOnly, ShortLived, ExecChain, ExecFromThread, Killed)]
+    agent = vh.Agent(source or "default", source=source)
     started = []
     try:
         agent.start()
@@ -441,7 +656,9 @@ def session(c, label, source, expect_source, strict):
         agent.stop()
     finally:
         for s in started:
-            for p in [getattr(s, a, None) for a in ("p", "pn", "pr")]:
+            procs = [getattr(s, a, None) for a in ("p", "pn", "pr")]
+            procs += [r[0] for r in getattr(s, "runs", [])]
+            for p in procs:
                 if p is not None and p.poll() is None:
                     p.kill()
                     p.wait(timeout=WAIT)
