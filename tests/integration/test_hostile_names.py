@@ -66,10 +66,34 @@ def comm_of(basename):
 
 
 class Case:
-    def __init__(self, exe, argv, cwd, sha):
+    def __init__(self, exe, argv, cwd, sha, truncated=False):
         self.exe, self.argv, self.cwd, self.sha = exe, argv, cwd, sha
+        self.truncated = truncated
         self.p = None
         self.pid = None
+
+
+def check_truncated(c, what, p, argv, evs):
+    """argv over limits.max_args_bytes: flagged, a prefix of the real argv
+    (the last argument possibly cut, a cut character shown as U+FFFD), and
+    no more than the limit."""
+    got = p.get("process_command_line_arguments") or []
+    c.eq(p.get("process_args_truncated"), True, what + ": process_args_truncated", evs)
+    # a U+FFFD at the end stands for one byte of a cut character
+    nbytes = sum(len(a.encode("utf-8")) + 1 for a in got) - 1
+    if got:
+        nbytes -= 2 * (len(got[-1]) - len(got[-1].rstrip("\ufffd")))
+    c.check(0 < len(got) < len(argv) and nbytes <= 4096,
+            what + ": truncated argv has fewer arguments and at most 4096 bytes", evs,
+            expected="< %d arguments, <= 4096 bytes" % len(argv),
+            actual="%d arguments, %d bytes" % (len(got), nbytes))
+    if not got:
+        return
+    c.eq(got[:-1], [text(a) for a in argv[:len(got) - 1]],
+         what + ": all arguments but the last are complete", evs)
+    last, full = got[-1].rstrip("\ufffd"), text(argv[len(got) - 1])
+    c.check(full.startswith(last), what + ": the last argument is a prefix of the real one",
+            evs, expected="a prefix of %r" % full, actual=got[-1])
 
 
 def run_source(label, source, strict):
@@ -99,7 +123,12 @@ def session(c, label, source, strict):
     cases.append(Case(os.fsencode(SH_EXE),
                       [b"/bin/sh", b"-c", b"sleep 0.3; :", uniq + b"\x01\xff"] + SH_ARGS, cwd,
                       sha256_file(SH_EXE)))
-    agent = vh.Agent(label, source=source)
+    # argv far over limits.max_args_bytes (4 KiB), in two-byte characters so
+    # that the cut may fall inside one: still valid UTF-8, flagged truncated.
+    long_args = [b"%04d" % i + "\u00e9".encode() * 48 + b"." for i in range(100)]
+    cases.append(Case(os.fsencode(SH_EXE), [b"/bin/sh", b"-c", b"sleep 0.3; :", uniq] +
+                      long_args, cwd, sha256_file(SH_EXE), truncated=True))
+    agent = vh.Agent(source, source=source)
     try:
         agent.start()
         for k in cases:
@@ -130,10 +159,14 @@ def session(c, label, source, strict):
         what = "pid %s %r" % (k.pid, k.exe)
         c.eq(p.get("process_executable_path"), text(k.exe), what + ": process_executable_path",
              evs)
-        c.eq(p.get("process_command_line_arguments"), [text(a) for a in k.argv],
-             what + ": process_command_line_arguments", evs)
-        c.eq(p.get("process_command_line"), " ".join(text(a) for a in k.argv),
-             what + ": process_command_line", evs)
+        if k.truncated:
+            check_truncated(c, what, p, k.argv, evs)
+        else:
+            c.eq(p.get("process_command_line_arguments"), [text(a) for a in k.argv],
+                 what + ": process_command_line_arguments", evs)
+            c.eq(p.get("process_command_line"), " ".join(text(a) for a in k.argv),
+                 what + ": process_command_line", evs)
+            c.eq(p.get("process_args_truncated"), False, what + ": process_args_truncated", evs)
         c.eq(p.get("process_current_working_directory"), text(k.cwd),
              what + ": process_current_working_directory", evs)
         c.eq(p.get("process_hash_sha256"), k.sha, what + ": process_hash_sha256", evs)
