@@ -10,13 +10,21 @@ written on stdout (no event: nothing started) and the agent exits at once.
 --print-config: the printed config loads back and prints identically, for the
 defaults, for etc/vigil.yaml and for a file that changes many options
 (including a user_data string full of YAML-special characters); a changed
-option shows up in the printed output. Exits 0 when every check passes.
+option shows up in the printed output.
+
+SIGHUP (as root, with the running agent): a bad file is refused with
+FILE:LINE on stderr and the running config kept; a good one applies at once
+(a newly excluded process name is no longer reported). Exits 0 when every
+check passes.
 """
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
-import shutil
+import time
+import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import vigil_harness as vh  # noqa: E402
@@ -176,16 +184,97 @@ def check_print(c, binary, tmp):
     c.eq(out, b"", "--source nonsense: nothing on stdout")
 
 
+def run_exe(exe, argv0):
+    p = subprocess.Popen([argv0, "0.2"], executable=exe, stdin=subprocess.DEVNULL)
+    p.wait(timeout=TIMEOUT)
+    return p.pid
+
+
+def check_reload(c, tmp, source):
+    """SIGHUP: a bad file is refused and the running config kept (the agent
+    goes on, nothing excluded); a good one applies at once (the newly
+    excluded process name is no longer reported, others still are)."""
+    comm = "vgx" + uuid.uuid4().hex[:10]
+    exe = os.path.join(tmp, comm)
+    shutil.copyfile("/bin/sleep", exe)
+    os.chmod(exe, 0o755)
+    control = os.path.join(tmp, "vgctl")
+    shutil.copyfile("/bin/sleep", control)
+    os.chmod(control, 0o755)
+    agent = vh.Agent("reload-" + source, source=source)
+    try:
+        agent.start()
+        before = run_exe(exe, comm)
+        agent.wait_for(vh.is_event("Process Terminated", before), TIMEOUT)
+
+        with open(agent.config_path, "w") as f:
+            f.write("agent:\n  log_level: info\nexclusions:\n  process_names: [%s\n" % comm)
+        agent.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + TIMEOUT
+        while "reload" not in agent.stderr_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        err = agent.stderr_text()
+        c.check("%s:" % agent.config_path in err and "reload" in err,
+                "bad config on SIGHUP: the agent logs that it keeps the running config, "
+                "naming FILE:LINE", expected="a line with 'reload' and %s:LINE" %
+                agent.config_path, actual=err.strip()[-800:])
+        c.check(agent.proc.poll() is None, "bad config on SIGHUP: the agent keeps running",
+                actual="exited with %s" % agent.proc.returncode)
+        after_bad = run_exe(exe, comm)
+        agent.wait_for(vh.is_event("Process Terminated", after_bad), TIMEOUT)
+
+        with open(agent.config_path, "w") as f:
+            f.write("agent:\n  log_level: info\nexclusions:\n  process_names: [%s]\n" % comm)
+        agent.proc.send_signal(signal.SIGHUP)
+        reloaded = agent.wait_for(lambda e: vh.name(e) == "Configuration Reloaded", TIMEOUT)
+        c.check(reloaded is not None, "good config on SIGHUP: \"Configuration Reloaded\"",
+                agent.snapshot()[-5:])
+        excluded = run_exe(exe, comm)
+        ctl = run_exe(control, "vgctl")
+        c.check(agent.wait_for(vh.is_event("Process Terminated", ctl), TIMEOUT) is not None,
+                "after the reload, a process that is not excluded is still reported",
+                agent.snapshot()[-5:])
+        agent.stop()
+    finally:
+        agent.kill()
+    agent.check_output(c)
+    names = [vh.name(e) for e in agent.events]
+    c.eq(names.count("Configuration Reloaded"), 1,
+         "exactly one \"Configuration Reloaded\" (the bad file did not reload)")
+    for pid, label in ((before, "before any reload"), (after_bad, "after the refused reload")):
+        c.eq([vh.name(e) for e in agent.events_for_pid(pid)],
+             ["Process Created", "Process Terminated"],
+             "%s is reported %s" % (comm, label), agent.events_for_pid(pid))
+    leaked = [vh.summary(e) for e in agent.events_for_pid(excluded)]
+    what = ("%s is not reported once exclusions.process_names lists it (not even as a fork "
+            "of its parent)" % comm)
+    if source == "ebpf":
+        # Bug (reported): the BPF exec handler drops the exec of an excluded
+        # comm, so the pipeline's pending fork of the child is emitted as
+        # "Process Created (fork)" with the parent's image after 100 ms.
+        c.known(not leaked, what + " [eBPF: exec filtered in-kernel, pending fork leaks]",
+                expected=[], actual=leaked, bug=True)
+    else:
+        c.eq(leaked, [], what)
+    agent.cleanup(c)
+
+
 def main():
     binary = vh.vigil_bin()
     c = vh.Checker("config errors")
+    checkers = [c]
     tmp = tempfile.mkdtemp(prefix="vigil-it-config-")
     try:
         check_bad(c, binary, tmp)
         check_print(c, binary, tmp)
+        vh.require_root()
+        for source in ("ebpf", "proc"):
+            r = vh.Checker("SIGHUP reload, %s source" % source)
+            vh.guarded(r, check_reload, r, tmp, source)
+            checkers.append(r)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return vh.finish([c])
+    return vh.finish(checkers)
 
 
 if __name__ == "__main__":

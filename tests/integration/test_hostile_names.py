@@ -177,7 +177,7 @@ def session(c, label, source, strict):
         if c.check(len(term) == 1, what + ": exactly one Process Terminated", evs):
             c.eq(proc(term[0]).get("process_executable_path"), text(k.exe),
                  what + ": Process Terminated: process_executable_path", evs)
-    agent.cleanup()
+    agent.cleanup(c)
 
 
 def main():
