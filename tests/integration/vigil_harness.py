@@ -59,14 +59,6 @@ def require_root():
                           "connector: run them as root")
 
 
-def load_schema_validator():
-    with open(SCHEMA_PATH, encoding="utf-8") as f:
-        schema = json.load(f)
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    return cls(schema)
-
-
 class EventValidator:
     """Validates events against docs/event.schema.json, exactly as the whole
     schema would, but 10-50x faster on real output: the process blocks (most
@@ -557,20 +549,6 @@ class Agent:
 
 def is_event(ev_name, pid):
     return lambda e: name(e) == ev_name and pid_of(e) == pid
-
-
-def run_agent_session(label, body, source=None, config=DEFAULT_CONFIG, extra_args=()):
-    """Starts an agent, runs body(agent) while it runs, stops it and returns
-    the agent (with .events). body's own workload processes must be finished
-    or killed by body. The agent is killed on every path."""
-    agent = Agent(label, source=source, config=config, extra_args=extra_args)
-    try:
-        agent.start()
-        body(agent)
-        agent.stop()
-    finally:
-        agent.kill()
-    return agent
 
 
 def guarded(c, fn, *args):
