@@ -316,21 +316,16 @@ void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t tim
 			info->ppid = e->info.ppid;
 		if (!info->start_boot_ns)
 			info->start_boot_ns = e->info.start_boot_ns;
-		if (!info->comm[0])
-			memcpy(info->comm, e->info.comm, sizeof(info->comm));
-		/* The process connector reports PROC_ID_UNSET when /proc was gone. */
+		/* The process connector reports PROC_ID_UNSET when /proc was gone
+		 * before it looked. exec keeps the real and login ids; the effective
+		 * ones (setuid binaries) and the image (comm, cwd, exe) stay
+		 * unknown rather than borrowed from the old image. */
 		if (info->uid == PROC_ID_UNSET)
 			info->uid = e->info.uid;
-		if (info->euid == PROC_ID_UNSET)
-			info->euid = e->info.euid;
 		if (info->gid == PROC_ID_UNSET)
 			info->gid = e->info.gid;
-		if (info->egid == PROC_ID_UNSET)
-			info->egid = e->info.egid;
 		if (info->auid == PROC_ID_UNSET)
 			info->auid = e->info.auid;
-		if (!info->cwd && e->info.cwd)
-			proc_info__set_str(&info->cwd, e->info.cwd, strlen(e->info.cwd));
 		if (e->fork_pending)
 			e->fork_pending = false;	/* fork+exec: one start */
 	}
@@ -355,6 +350,22 @@ void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t tim
 	e->excluded = excluded;
 	if (!excluded && pl->cfg->ev_process)
 		emit_process_created(pl, &e->info, time_boot_ns);
+}
+
+void pipeline__on_exec_excluded(struct pipeline *pl, uint32_t pid)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
+	struct proc_info p = { .pid = pid, .tid = pid };
+	int err;
+
+	if (!e) {
+		e = proc_table__insert(pl->procs, &p, &err);
+		if (!e)
+			return;
+	}
+	/* Its held-back fork was the start of an excluded program: never sent. */
+	e->fork_pending = false;
+	e->excluded = true;
 }
 
 static void inherit_from_parent(struct proc_info *child, const struct proc_info *parent)
@@ -468,6 +479,10 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 	if (e)
 		refresh_hash(pl, &e->info);
 
+	/* A source that cannot tell the group's end exactly (the process
+	 * connector) may report it again with a later thread's exit. */
+	bool already_ended = e && e->exited;
+
 	if (e && e->fork_pending)
 		emit_pending_fork(pl, e);
 	if ((tid != pid || !group_dead) && pl->cfg->ev_thread && !excluded) {
@@ -483,7 +498,7 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 		split_status(exit_status, &ev);
 		emit(pl, &ev);
 	}
-	if (!group_dead)
+	if (!group_dead || already_ended)
 		return;
 	if (pl->cfg->ev_process && !excluded) {
 		struct event ev = {

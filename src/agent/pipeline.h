@@ -18,6 +18,10 @@ struct pipeline;
  * Fields a source cannot know are left 0/NULL and filled from the table. */
 void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t time_boot_ns);
 
+/* A process exec'd a program excluded by name (filtered in the kernel, so
+ * nothing else is known): none of its events are reported. */
+void pipeline__on_exec_excluded(struct pipeline *pl, uint32_t pid);
+
 /* A task was created. For a new process (is_thread false) child holds what
  * the source knows (at least pid, ppid, start_boot_ns); everything missing
  * is inherited from the parent's entry. For a thread, child->pid is the

@@ -3,11 +3,11 @@
  * BPF is not allowed. Its limits, compared with the eBPF source:
  *  - events carry only ids; everything else is read from /proc afterwards,
  *    so a process that exits first is reported with ids alone;
- *  - an exit is reported per thread, and group_dead is inferred from
- *    pid == tid: the leader's exit may come before its other threads' (and
- *    a leader that pthread_exit()s while the others run looks like the
- *    whole group ending);
+ *  - an exit is reported per thread; whether the group died is read from
+ *    /proc at that moment (see group_dead()), which a process that exits
+ *    right after an exec from a thread can still race;
  *  - on overrun the kernel only says that something was lost, not how much. */
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -124,6 +124,56 @@ static void on_exec(struct pc_state *st, const struct pc_event *ev)
 	proc_info__clear(&info);
 }
 
+/* Whether a task of the group is still live: running and not in do_exit().
+ * Reads state (field 3) and flags (field 9, PF_EXITING) of a task's stat. */
+static bool task_live(const char *path)
+{
+	char buf[512];
+	unsigned long flags = 0;
+	char state = 0;
+	const char *rp;
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	rp = strrchr(buf, ')');
+	if (!rp || sscanf(rp + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return false;
+	return state != 'Z' && state != 'X' && !(flags & 0x4 /* PF_EXITING */);
+}
+
+/* The connector reports each task's exit but not whether the thread group
+ * died with it, and a pid lives on after an exec from another thread (which
+ * takes over the leader's pid) or a leader's pthread_exit(). The group is
+ * dead when /proc shows no live task left in it. Every thread's exit asks,
+ * so whichever exits last reports the group; the pipeline ignores a second
+ * report for an already exited process. */
+static bool group_dead(const struct pc_state *st, uint32_t pid)
+{
+	char path[96];
+	struct dirent *de;
+	bool live = false;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/%u/task", st->popts.proc_root, pid);
+	d = opendir(path);
+	if (!d)
+		return true;
+	while (!live && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || strlen(de->d_name) > 10)
+			continue;
+		snprintf(path, sizeof(path), "%s/%u/task/%s/stat", st->popts.proc_root, pid,
+			 de->d_name);
+		live = task_live(path);
+	}
+	closedir(d);
+	return !live;
+}
+
 /* Returns 1 when the event was handed to the pipeline, 0 when ignored, or
  * a negative errno when the kernel refused our LISTEN. */
 static int handle(struct pc_state *st, const struct pc_event *ev)
@@ -137,8 +187,8 @@ static int handle(struct pc_state *st, const struct pc_event *ev)
 		return 1;
 	case PROC_EVENT_EXIT:
 		/* exit_code is task->exit_code, already a wait status */
-		pipeline__on_exit(st->pl, ev->pid, ev->tid, ev->pid == ev->tid, ev->exit_code,
-				  to_boot(st, ev->mono_ns));
+		pipeline__on_exit(st->pl, ev->pid, ev->tid, group_dead(st, ev->pid),
+				  ev->exit_code, to_boot(st, ev->mono_ns));
 		return 1;
 	/* The event carries only the real and effective id of one kind;
 	 * pipeline__on_creds treats PROC_ID_UNSET as "unchanged". */

@@ -523,21 +523,18 @@ class ShortLived(Scenario):
                     c.check(pd.get("process_command_line_arguments") in (argv, None),
                             what + ": process_command_line_arguments are right or null", evs,
                             expected=argv, actual=pd.get("process_command_line_arguments"))
-                    # Bugs (reported): when /proc is already empty at the exec
-                    # event, pipeline__on_exec keeps the cwd and comm of the
-                    # fork-time entry, i.e. the parent's (this script's cwd,
-                    # "python3"), although the child chdir'd and exec'd.
-                    c.known(pd.get("process_current_working_directory") in
+                    # When /proc is already empty at the exec event the image
+                    # is unknown: null, never the fork-time (parent's) values.
+                    c.check(pd.get("process_current_working_directory") in
                             (self.ctx["wd"], None),
                             what + ": process_current_working_directory is right or null, "
                             "not the parent's (pipeline__on_exec keeps the fork-time cwd)",
                             evs, expected=self.ctx["wd"],
-                            actual=pd.get("process_current_working_directory"), bug=True)
-                    c.known(pd.get("process_name") in (os.path.basename(exe), None),
+                            actual=pd.get("process_current_working_directory"))
+                    c.check(pd.get("process_name") in (os.path.basename(exe), None),
                             what + ": process_name is the new program's or null, not the "
                             "pre-exec image's (pipeline__on_exec copies the old comm)", evs,
-                            expected=os.path.basename(exe), actual=pd.get("process_name"),
-                            bug=True)
+                            expected=os.path.basename(exe), actual=pd.get("process_name"))
             self.exited_normally(c, agent, code, pid=pid)
             ex = agent.named(pid, "Process Terminated")
             if ex:
@@ -638,16 +635,18 @@ class ExecFromThread(Scenario):
                 "(the old leader's death in exec is not the process's)" % (self.title,
                                                                           self.pid))
         ok = len(terms) == 1 and (proc(terms[0]).get("process_executable_path") == SLEEP_EXE)
-        if self.ctx["ebpf"]:
-            c.check(ok, what, evs)
-        else:
-            c.known(ok, what + " [process connector: exit group_dead inferred from "
-                    "pid == tid]", evs)
+        c.check(ok, what, evs)
         if terms:
             c.eq(exit_details(terms[-1]).get("exit_code"), 0,
                  "%s: exit_code of the last Process Terminated" % self.title, evs)
         c.check(self.tid not in (0, self.pid), "%s: helper printed a thread id != pid" %
                 self.title, actual=self.tid)
+        if self.ctx["ebpf"]:
+            tterm = [e for e in agent.named(self.pid, "Thread Terminated")
+                     if (vh.thread(e) or {}).get("thread_id") == self.tid]
+            c.check(len(tterm) == 1, "%s: the exec'ing thread's own id %s ends with one "
+                    "Thread Terminated (it takes over the leader's pid)" % (self.title,
+                                                                             self.tid), evs)
         c.eq(agent.events_for_pid(self.tid), [],
              "%s: no event with the exec'ing thread's id %s as process_id" %
              (self.title, self.tid))

@@ -82,10 +82,22 @@ static __always_inline struct vg_config *get_config(void)
 	return bpf_map_lookup_elem(&vg_config_map, &zero);
 }
 
-static __always_inline bool excluded(__u32 tgid, const char *comm)
+/* The agent's own pid: nothing of it is ever sent. */
+static __always_inline bool excluded_pid(__u32 tgid)
 {
-	if (bpf_map_lookup_elem(&excluded_pids, &tgid) ||
-	    bpf_map_lookup_elem(&excluded_comms, comm)) {
+	if (bpf_map_lookup_elem(&excluded_pids, &tgid)) {
+		count(VG_CNT_FILTERED);
+		return true;
+	}
+	return false;
+}
+
+/* Excluded by name. Process forks and group exits are still sent (they are
+ * small, and keep user space's process table right); exec records and
+ * thread events are not. */
+static __always_inline bool excluded_comm(const char *comm)
+{
+	if (bpf_map_lookup_elem(&excluded_comms, comm)) {
 		count(VG_CNT_FILTERED);
 		return true;
 	}
@@ -193,9 +205,21 @@ int BPF_PROG(vg_process_exec, struct task_struct *p, pid_t old_pid, struct linux
 
 	if (!cfg || !(cfg->types & VG_TYPE_EXEC))
 		return 0;
-	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
-	if (excluded(p->tgid, comm))
+	if (excluded_pid(p->tgid))
 		return 0;
+	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	if (excluded_comm(comm)) {
+		struct vg_rec_hdr h = {
+			.type = VG_REC_EXEC_EXCLUDED,
+			.size = sizeof(h),
+			.time_boot_ns = bpf_ktime_get_boot_ns(),
+			.pid = p->tgid,
+			.tid = p->pid,
+		};
+
+		emit(cfg, &h, sizeof(h));
+		return 0;
+	}
 	s = bpf_map_lookup_elem(&exec_scratch, &cpu);
 	if (!s) {
 		count(VG_CNT_NO_SCRATCH);
@@ -207,6 +231,7 @@ int BPF_PROG(vg_process_exec, struct task_struct *p, pid_t old_pid, struct linux
 	r->hdr.time_boot_ns = bpf_ktime_get_boot_ns();
 	r->hdr.pid = p->tgid;
 	r->hdr.tid = p->pid;
+	r->old_tid = old_pid;
 	fill_task(&r->task, p);
 
 	file = BPF_CORE_READ(bprm, file);
@@ -267,8 +292,10 @@ int BPF_PROG(vg_process_fork, struct task_struct *parent, struct task_struct *ch
 
 	if (!cfg || !(cfg->types & (thread ? VG_TYPE_THREAD : VG_TYPE_FORK)))
 		return 0;
+	if (excluded_pid(child->tgid))
+		return 0;
 	fill_task(&r.task, child);
-	if (excluded(child->tgid, r.task.comm))
+	if (thread && excluded_comm(r.task.comm))
 		return 0;
 	r.hdr.type = VG_REC_FORK;
 	r.hdr.flags = thread ? VG_F_THREAD : 0;
@@ -296,8 +323,10 @@ int BPF_PROG(vg_process_exit, struct task_struct *p)
 	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
 	if (group_dead ? !(cfg->types & VG_TYPE_EXIT) : !(cfg->types & VG_TYPE_THREAD))
 		return 0;
+	if (excluded_pid(p->tgid))
+		return 0;
 	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
-	if (excluded(p->tgid, comm))
+	if (!group_dead && excluded_comm(comm))
 		return 0;
 	r.hdr.type = VG_REC_EXIT;
 	r.hdr.flags = group_dead ? VG_F_GROUP_DEAD : 0;

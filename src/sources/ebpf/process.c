@@ -200,6 +200,10 @@ static int handle_exec(struct ebpf_source *s, const struct vg_exec *r, size_t si
 		proc_info__clear(&p);
 		return err;
 	}
+	/* A non-leader thread that execs takes over the leader's pid; its own
+	 * id ends here without an exit of its own. */
+	if (r->old_tid && r->old_tid != r->hdr.pid)
+		pipeline__on_exit(s->pl, r->hdr.pid, r->old_tid, false, 0, r->hdr.time_boot_ns);
 	pipeline__on_exec(s->pl, &p, r->hdr.time_boot_ns);
 	proc_info__clear(&p);
 	return 0;
@@ -222,6 +226,13 @@ static int handle_record(void *ctx, void *data, size_t size)
 			break;
 		}
 		err = handle_exec(s, data, size);
+		break;
+	case VG_REC_EXEC_EXCLUDED:
+		if (size != sizeof(*h)) {
+			err = -EBADMSG;
+			break;
+		}
+		pipeline__on_exec_excluded(s->pl, h->pid);
 		break;
 	case VG_REC_FORK: {
 		const struct vg_fork *f = data;

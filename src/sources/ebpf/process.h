@@ -19,6 +19,7 @@ enum vg_rec_type {
 	VG_REC_EXEC = 1,
 	VG_REC_FORK = 2,
 	VG_REC_EXIT = 3,
+	VG_REC_EXEC_EXCLUDED = 4,	/* header only: exec of an excluded name */
 };
 
 /* Record flags. */
@@ -66,9 +67,10 @@ struct vg_exec {
 	__u32 args_full_len;	/* arg_end - arg_start before truncation */
 	__u16 cgroup_len;
 	__u16 pad;
-
+	__u32 old_tid;		/* exec from a non-leader thread: its old id */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct vg_exec) == 136, "vg_exec layout");
+_Static_assert(sizeof(struct vg_exec) == 144, "vg_exec layout");
 
 #define VG_EXEC_DATA_MAX (2 * VG_PATH_MAX + 2 * VG_ARGS_MAX + VG_CGROUP_MAX)
 
