@@ -70,6 +70,7 @@ def main():
         s = {
             "wall": wall,
             "ratio": wall / base if base else None,
+            "spread": (max(r["wall_ns"] for r in rs) - min(r["wall_ns"] for r in rs)) / wall,
             "paired": statistics.median(paired) if paired else None,
             "captured": worst["captured"], "issued": worst["issued"],
             "cpu_us": None if m == "none" else
@@ -91,8 +92,8 @@ def main():
     out.append("Vigil process-telemetry benchmark: fork+exec of /bin/true, %d per run, "
                "%d rounds, modes interleaved" % (n, rounds))
     out.append("")
-    hdr = "%-9s %5s %12s %7s %7s %16s %12s %10s" % (
-        "mode", "runs", "wall median", "ratio", "paired", "captured (min)",
+    hdr = "%-9s %5s %12s %7s %7s %7s %16s %12s %10s" % (
+        "mode", "runs", "wall median", "spread", "ratio", "paired", "captured (min)",
         "cpu us/exec", "(ticks)")
     out.append(hdr)
     out.append("-" * len(hdr))
@@ -102,12 +103,13 @@ def main():
             out.append("%-9s %2d/%-2d %12s" % (m, 0, tried[m], "FAILED"))
             continue
         cap = "-" if m == "none" else "%d/%d" % (s["captured"], s["issued"])
-        out.append("%-9s %2d/%-2d %10.3f s %7s %7s %16s %12s %10s" % (
-            m, len(ok[m]), tried[m], s["wall"] / 1e9,
+        out.append("%-9s %2d/%-2d %10.3f s %6.1f%% %7s %7s %16s %12s %10s" % (
+            m, len(ok[m]), tried[m], s["wall"] / 1e9, s["spread"] * 100,
             "-" if s["ratio"] is None else "%.3f" % s["ratio"],
             "-" if s["paired"] is None else "%.3f" % s["paired"],
             cap, fmt_us(s["cpu_us"]), fmt_us(s["tick_us"])))
     out.append("")
+    out.append("spread: (slowest - fastest round) / median: the noise on this machine.")
     out.append("ratio: median wall / none's median wall; paired: median over rounds of "
                "wall / that round's none wall.")
     out.append("captured: the round with the fewest events of its marker (vigil: Process "

@@ -458,6 +458,7 @@ gcc -O2 -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -D_GNU_SOURCE bench/forkexec.c -o "$OUT/forkexec" ||
 	die "cannot build bench/forkexec.c"
 
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$NOTES"
 note "run $RUN_ID: $N execs x ${#MODES[@]} modes (${MODES[*]}) x $R rounds"
 : >"$ROUNDS_TSV"
 nm=${#MODES[@]}
@@ -486,6 +487,7 @@ done
 
 {
 	echo "kernel $(uname -r), $(nproc) CPUs, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $("$VIGIL" version 2>/dev/null | head -n 1)"
+	echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "bench run $RUN_ID finished in ${SECONDS}s ($rounds_done rounds)"
 } >>"$NOTES"
 python3 bench/report.py "$ROUNDS_TSV" "$NOTES" "${MODES[@]}" | tee "$OUT/results.txt"
