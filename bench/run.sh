@@ -221,12 +221,14 @@ kauditd_pid() {
 audit_status() { auditctl -s 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 audit_pid_is() { [ "$(audit_status pid)" = "$1" ]; }
 
-# Runs the workload with MARKER prefix; sets WALL_NS, CPU_NS, TICKS for the
-# watcher pids given (none: 0). Returns 1 if the workload failed.
+# Runs the workload with MARKER prefix; sets WALL_NS and WL_CPU_NS (the
+# workload's own CPU time), CPU_NS and TICKS for the watcher pids given
+# (none: 0). Returns 1 if the workload failed.
 run_workload() {
 	local marker=$1 pidfile=$2 res c0 c1 k0 k1
 	shift 2
 	WALL_NS=""
+	WL_CPU_NS=""
 	CPU_NS=0
 	TICKS=0
 	c0=$(cpu_ns "$@")
@@ -237,6 +239,7 @@ run_workload() {
 		return 1
 	}
 	WALL_NS=$(sed -n 's/^wall_ns=\([0-9]*\).*/\1/p' <<<"$res")
+	WL_CPU_NS=$(sed -n 's/.* cpu_ns=\([0-9]*\).*/\1/p' <<<"$res")
 	if [ $# -gt 0 ]; then
 		wait_quiet 30 "$@" || note "$marker: watcher still busy 30 s after the workload"
 		c1=$(cpu_ns "$@")
@@ -244,15 +247,15 @@ run_workload() {
 		CPU_NS=$((c1 - c0))
 		TICKS=$((k1 - k0))
 	fi
-	[ -n "$WALL_NS" ]
+	[ -n "$WALL_NS" ] && [ -n "$WL_CPU_NS" ]
 }
 
 # count_markers PREFIX < lines: distinct PREFIX-<i> seen.
 count_markers() { grep -oE -- "$1-[0-9]+" | sort -u | wc -l; }
 
-record() { # round mode wall_ns captured cpu_ns ticks extra
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$N" "$4" "$5" "$6" "$7" \
-		>>"$ROUNDS_TSV"
+record() { # round mode wall_ns captured cpu_ns ticks extra (+ N, WL_CPU_NS)
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$N" "$4" "$5" "$6" \
+		"$WL_CPU_NS" "$7" >>"$ROUNDS_TSV"
 }
 
 # ---- modes ---------------------------------------------------------------
@@ -478,7 +481,7 @@ for ((r = 1; r <= R; r++)); do
 			note "round $r/$R $m: $(awk -F'\t' '{ printf "wall %.3f s, captured %s/%s, cpu %.1f us/exec", $3 / 1e9, $5, $4, $6 / 1e3 / $4 }' <<<"$line") ($((SECONDS - t0)) s)"
 		else
 			note "round $r/$R $m: FAILED"
-			printf '%s\t%s\tFAILED\t%s\t\t\t\t\n' "$r" "$m" "$N" >>"$ROUNDS_TSV"
+			printf '%s\t%s\tFAILED\t%s\t\t\t\t\t\n' "$r" "$m" "$N" >>"$ROUNDS_TSV"
 			echo "round $r $m failed to run" >>"$NOTES"
 		fi
 	done
@@ -486,7 +489,9 @@ for ((r = 1; r <= R; r++)); do
 done
 
 {
-	echo "kernel $(uname -r), $(nproc) CPUs, $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'), $("$VIGIL" version 2>/dev/null | head -n 1)"
+	echo "kernel $(uname -r), $(nproc) CPUs, $("$VIGIL" version 2>/dev/null | head -n 1)," \
+		"built from $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?')" \
+		"+ $(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l) changed files under src/"
 	echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "bench run $RUN_ID finished in ${SECONDS}s ($rounds_done rounds)"
 } >>"$NOTES"
