@@ -72,6 +72,11 @@ struct proc_info {
 	uint64_t exe_dev, exe_ino;	/* identity of the executed file, 0 unknown */
 	struct proc_hashes hash;
 	enum proc_origin origin;
+	/* Version of the executed file as the kernel saw it at exec, so the
+	 * hasher can answer from its cache without opening anything. */
+	bool exe_stat_known;
+	uint64_t exe_size;
+	int64_t exe_mtime_ns, exe_ctime_ns;
 };
 
 /* Frees the owned strings and zeroes the block; accepts NULL. */

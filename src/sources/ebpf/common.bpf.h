@@ -35,6 +35,47 @@ static __always_inline struct kernfs_node *vg_kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___pre615 *)kn, parent);
 }
 
+/* inode timestamps: i_mtime/i_ctime timespec64 until v6.6, __i_mtime/__i_ctime
+ * until v6.11 (commit 3aa63a569c64, "fs: switch timespec64 fields in inode to
+ * discrete integers"), then i_{m,c}time_sec + _nsec. */
+struct inode___pre611 {
+	struct timespec64 __i_mtime;
+	struct timespec64 __i_ctime;
+} __attribute__((preserve_access_index));
+
+struct inode___pre66 {
+	struct timespec64 i_mtime;
+	struct timespec64 i_ctime;
+} __attribute__((preserve_access_index));
+
+#define VG_NSEC_MASK ((1u << 30) - 1)
+
+static __always_inline void vg_inode_times(struct inode *ino, __s64 *mtime_ns, __s64 *ctime_ns)
+{
+	if (bpf_core_field_exists(ino->i_mtime_sec)) {
+		/* Multigrain timestamps (v6.13) keep a "queried" flag in bit 31
+		 * of i_ctime_nsec; nanoseconds fit in 30 bits. */
+		*mtime_ns = BPF_CORE_READ(ino, i_mtime_sec) * 1000000000ll +
+			    (BPF_CORE_READ(ino, i_mtime_nsec) & VG_NSEC_MASK);
+		*ctime_ns = BPF_CORE_READ(ino, i_ctime_sec) * 1000000000ll +
+			    (BPF_CORE_READ(ino, i_ctime_nsec) & VG_NSEC_MASK);
+	} else if (bpf_core_field_exists(((struct inode___pre611 *)ino)->__i_mtime)) {
+		struct inode___pre611 *i = (void *)ino;
+
+		*mtime_ns = BPF_CORE_READ(i, __i_mtime.tv_sec) * 1000000000ll +
+			    BPF_CORE_READ(i, __i_mtime.tv_nsec);
+		*ctime_ns = BPF_CORE_READ(i, __i_ctime.tv_sec) * 1000000000ll +
+			    BPF_CORE_READ(i, __i_ctime.tv_nsec);
+	} else {
+		struct inode___pre66 *i = (void *)ino;
+
+		*mtime_ns = BPF_CORE_READ(i, i_mtime.tv_sec) * 1000000000ll +
+			    BPF_CORE_READ(i, i_mtime.tv_nsec);
+		*ctime_ns = BPF_CORE_READ(i, i_ctime.tv_sec) * 1000000000ll +
+			    BPF_CORE_READ(i, i_ctime.tv_nsec);
+	}
+}
+
 #define VG_PATH_SCRATCH (2 * VG_PATH_MAX + 256)
 
 struct vg_path_scratch {

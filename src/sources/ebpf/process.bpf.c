@@ -237,6 +237,8 @@ int BPF_PROG(vg_process_exec, struct task_struct *p, pid_t old_pid, struct linux
 	file = BPF_CORE_READ(bprm, file);
 	r->exe_ino = BPF_CORE_READ(file, f_inode, i_ino);
 	r->exe_dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+	r->exe_size = BPF_CORE_READ(file, f_inode, i_size);
+	vg_inode_times(BPF_CORE_READ(file, f_inode), &r->exe_mtime_ns, &r->exe_ctime_ns);
 	n = vg_read_path(BPF_CORE_READ(file, f_path.dentry), BPF_CORE_READ(file, f_path.mnt), &s->data[0],
 			 &trunc);
 	if (trunc)

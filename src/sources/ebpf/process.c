@@ -170,6 +170,10 @@ static int handle_exec(struct ebpf_source *s, const struct vg_exec *r, size_t si
 	p.origin = PROC_ORIGIN_EXEC;
 	p.exe_dev = r->exe_dev;
 	p.exe_ino = r->exe_ino;
+	p.exe_size = r->exe_size;
+	p.exe_mtime_ns = r->exe_mtime_ns;
+	p.exe_ctime_ns = r->exe_ctime_ns;
+	p.exe_stat_known = true;
 	err = err ?: copy_str(&p.exe, d + off, r->exe_len);
 	off += r->exe_len;
 	err = err ?: copy_str(&p.cwd, d + off, r->cwd_len);

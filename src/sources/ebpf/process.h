@@ -69,8 +69,11 @@ struct vg_exec {
 	__u16 pad;
 	__u32 old_tid;		/* exec from a non-leader thread: its old id */
 	__u32 pad2;
+	__u64 exe_size;		/* inode of the executed file at exec: */
+	__s64 exe_mtime_ns;	/* lets the hash cache answer without */
+	__s64 exe_ctime_ns;	/* opening the file */
 };
-_Static_assert(sizeof(struct vg_exec) == 144, "vg_exec layout");
+_Static_assert(sizeof(struct vg_exec) == 168, "vg_exec layout");
 
 #define VG_EXEC_DATA_MAX (2 * VG_PATH_MAX + 2 * VG_ARGS_MAX + VG_CGROUP_MAX)
 
