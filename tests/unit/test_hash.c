@@ -750,6 +750,50 @@ static void cleanup_dir(void)
 	rmdir(dir);
 }
 
+/* The identity the kernel reports at exec answers from the cache without
+ * opening anything: the file may be gone by then (pid dead, path removed). */
+static void test_identity_fast_path(void)
+{
+	struct hasher *h = new_hasher(0, 0, 64, 4);
+	const char *path = tpath("ident");
+	struct proc_info p = { 0 };
+	struct proc_hashes r;
+	struct hasher_stats st;
+	struct stat sb;
+
+	write_file(path, "abc", 3);
+	hasher__lookup_path(h, path, &r);
+	CHECK_INT(r.status, HASH_OK);
+	CHECK(stat(path, &sb) == 0);
+	unlink(path);
+
+	p.pid = 0x7ffffff0;	/* no such process */
+	p.exe = (char *)path;	/* no such file any more */
+	p.exe_dev = kdev_of(sb.st_dev);
+	p.exe_ino = sb.st_ino;
+	p.exe_size = (uint64_t)sb.st_size;
+	p.exe_mtime_ns = (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec;
+	p.exe_ctime_ns = (int64_t)sb.st_ctim.tv_sec * 1000000000 + sb.st_ctim.tv_nsec;
+	p.exe_stat_known = true;
+	hasher__lookup(h, &p, &r);
+	CHECK_INT(r.status, HASH_OK);
+	CHECK_STR(r.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	CHECK_INT(r.size, 3);
+	hasher__stats(h, &st);
+	CHECK_INT(st.hits, 1);
+
+	/* another version of the file (ctime moved): the cache must not answer */
+	p.exe_ctime_ns += 1;
+	hasher__lookup(h, &p, &r);
+	CHECK_INT(r.status, HASH_UNAVAILABLE);
+	/* not known: the slow path, which finds nothing here */
+	p.exe_ctime_ns -= 1;
+	p.exe_stat_known = false;
+	hasher__lookup(h, &p, &r);
+	CHECK_INT(r.status, HASH_UNAVAILABLE);
+	hasher__free(h);
+}
+
 int main(void)
 {
 	int fds;
@@ -772,6 +816,7 @@ int main(void)
 	test_not_regular();
 	test_proc_exe();
 	test_deleted_exe();
+	test_identity_fast_path();
 	CHECK_INT(count_fds(), fds);	/* no fd leaked anywhere */
 	cleanup_dir();
 	return unit_report("test_hash");
