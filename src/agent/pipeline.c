@@ -51,6 +51,7 @@ struct pipeline {
 	struct hasher *hasher;
 	struct users *users;
 	struct buf line;
+	struct buf block;	/* scratch for cache_block */
 	uint32_t self_pid;
 
 	struct pending_fork *pending;	/* FIFO ring, deadlines ascending */
@@ -233,12 +234,30 @@ static void enrich(struct pipeline *pl, struct proc_info *p)
 		p->hash.status = HASH_NONE;
 }
 
+/* Serializes a table entry's block once; later events copy it. */
+static void cache_block(struct pipeline *pl, struct proc_info *p)
+{
+	if (p->json_block)
+		return;
+	buf__reset(&pl->block);
+	if (json__write_proc(&pl->block, p, pl->octx->boot_to_real_ns))
+		return;	/* written in full by the event itself, where it counts */
+	p->json_block = malloc(pl->block.len);
+	if (!p->json_block)
+		return;
+	memcpy(p->json_block, pl->block.data, pl->block.len);
+	p->json_block_len = (uint32_t)pl->block.len;
+}
+
 /* A large executable is hashed by the worker; the next event that shows the
  * process picks up the result from the hasher's cache. */
 static void refresh_hash(struct pipeline *pl, struct proc_info *p)
 {
-	if (pl->hasher && p->hash.status == HASH_PENDING)
+	if (pl->hasher && p->hash.status == HASH_PENDING) {
 		hasher__lookup(pl->hasher, p, &p->hash);
+		if (p->hash.status != HASH_PENDING)
+			proc_info__touch(p);
+	}
 }
 
 static const struct proc_info *parent_of(struct pipeline *pl, const struct proc_info *p)
@@ -248,6 +267,7 @@ static const struct proc_info *parent_of(struct pipeline *pl, const struct proc_
 	if (!pe)
 		return NULL;
 	refresh_hash(pl, &pe->info);
+	cache_block(pl, &pe->info);
 	return &pe->info;
 }
 
@@ -266,6 +286,7 @@ static void emit_process_created(struct pipeline *pl, const struct proc_info *p,
 static void emit_pending_fork(struct pipeline *pl, struct proc_entry *e)
 {
 	e->fork_pending = false;
+	cache_block(pl, &e->info);
 	if (pl->cfg->ev_process && pl->cfg->ev_fork_without_exec && !e->excluded)
 		emit_process_created(pl, &e->info, e->fork_time_boot_ns);
 }
@@ -348,8 +369,10 @@ void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t tim
 		return;
 	}
 	e->excluded = excluded;
-	if (!excluded && pl->cfg->ev_process)
+	if (!excluded && pl->cfg->ev_process) {
+		cache_block(pl, &e->info);
 		emit_process_created(pl, &e->info, time_boot_ns);
+	}
 }
 
 void pipeline__on_exec_excluded(struct pipeline *pl, uint32_t pid)
@@ -416,6 +439,7 @@ void pipeline__on_fork(struct pipeline *pl, struct proc_info *child, bool is_thr
 		if (e) {
 			e->threads++;
 			refresh_hash(pl, &e->info);
+			cache_block(pl, &e->info);
 		}
 		if (pl->cfg->ev_thread && !(e && e->excluded) && child->pid != pl->self_pid) {
 			struct event ev = {
@@ -476,8 +500,10 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 	const struct proc_info *p = e ? &e->info : &unknown;
 	bool excluded = e ? e->excluded : pid == pl->self_pid;
 
-	if (e)
+	if (e) {
 		refresh_hash(pl, &e->info);
+		cache_block(pl, &e->info);
+	}
 
 	/* A source that cannot tell the group's end exactly (the process
 	 * connector) may report it again with a later thread's exit. */
@@ -533,6 +559,7 @@ void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_
 	if (egid != PROC_ID_UNSET)
 		e->info.egid = egid;
 	users__resolve(pl->users, &e->info);
+	proc_info__touch(&e->info);
 }
 
 struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx *octx,
@@ -550,6 +577,7 @@ struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx
 	pl->nsinks = nsinks;
 	pl->self_pid = (uint32_t)getpid();
 	buf__init(&pl->line, LINE_CAP);
+	buf__init(&pl->block, LINE_CAP);
 	output_ctx__set_clock(octx, boot_to_real_offset());
 	pl->procs = proc_table__new(cfg->max_processes);
 	pl->pending = calloc(MAX_PENDING_FORKS, sizeof(*pl->pending));
@@ -591,6 +619,7 @@ void pipeline__free(struct pipeline *pl)
 	proc_table__free(pl->procs);
 	free(pl->pending);
 	buf__free(&pl->line);
+	buf__free(&pl->block);
 	free(pl);
 }
 

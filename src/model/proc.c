@@ -39,6 +39,7 @@ void proc_info__clear(struct proc_info *p)
 	free(p->args);
 	free(p->env);
 	free(p->cgroup);
+	free(p->json_block);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -58,7 +59,8 @@ static int dup_bytes(char **dst, const char *src, size_t len)
 int proc_info__copy(struct proc_info *dst, const struct proc_info *src)
 {
 	*dst = *src;
-	dst->exe = dst->cwd = dst->args = dst->env = dst->cgroup = NULL;
+	dst->exe = dst->cwd = dst->args = dst->env = dst->cgroup = dst->json_block = NULL;
+	dst->json_block_len = 0;
 	if (dup_bytes(&dst->exe, src->exe, src->exe ? strlen(src->exe) : 0) ||
 	    dup_bytes(&dst->cwd, src->cwd, src->cwd ? strlen(src->cwd) : 0) ||
 	    dup_bytes(&dst->args, src->args, src->args_len) ||
@@ -79,6 +81,13 @@ int proc_info__set_str(char **field, const char *s, size_t len)
 	free(*field);
 	*field = n;
 	return 0;
+}
+
+void proc_info__touch(struct proc_info *p)
+{
+	free(p->json_block);
+	p->json_block = NULL;
+	p->json_block_len = 0;
 }
 
 void proc_info__exec_id(const struct proc_info *p, char *out, size_t outlen)

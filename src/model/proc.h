@@ -77,6 +77,12 @@ struct proc_info {
 	bool exe_stat_known;
 	uint64_t exe_size;
 	int64_t exe_mtime_ns, exe_ctime_ns;
+	/* The block serialized as JSON, owned; NULL when not cached. A process
+	 * appears in many events (its own, and as every child's parent), and
+	 * serializing was most of the agent's time per exec. Whoever changes a
+	 * field of a cached block calls proc_info__touch(). */
+	char *json_block;
+	uint32_t json_block_len;
 };
 
 /* Frees the owned strings and zeroes the block; accepts NULL. */
@@ -85,6 +91,8 @@ void proc_info__clear(struct proc_info *p);
 int proc_info__copy(struct proc_info *dst, const struct proc_info *src);
 /* Replace an owned string with a copy of [s, s+len) (NUL-terminated). */
 int proc_info__set_str(char **field, const char *s, size_t len);
+/* Drops the cached JSON block after a field changed. */
+void proc_info__touch(struct proc_info *p);
 /* Unique per exec on this boot: "<pid hex>-<exec_boot_ns hex>". */
 void proc_info__exec_id(const struct proc_info *p, char *out, size_t outlen);
 

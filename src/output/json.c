@@ -327,6 +327,10 @@ static void jw_proc(struct jw *w, const struct proc_info *p, int64_t boot_to_rea
 		jw_lit(w, "null");
 		return;
 	}
+	if (p->json_block) {
+		jw_raw(w, p->json_block, p->json_block_len);
+		return;
+	}
 	fields = proc_fields(&count);
 	jw_raw(w, "{", 1);
 	for (unsigned i = 0; i < count; i++) {
@@ -448,6 +452,18 @@ static void jw_system(struct jw *w, const struct event *ev)
 			jw_int(w, kv->num);
 	}
 	jw_raw(w, "}", 1);
+}
+
+int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns)
+{
+	size_t start = out->len;
+	bool toobig = out->toobig;
+	struct jw w = { .b = out };
+
+	jw_proc(&w, p, boot_to_real_ns);
+	if (w.err)
+		buf_restore(out, start, toobig);
+	return w.err;
 }
 
 int json__write_event(struct buf *out, const struct event *ev, struct output_ctx *ctx)

@@ -36,6 +36,10 @@ const char *json__signal_name(int sig, char *tmp, size_t tmplen);
  * is not in the event table or a process/thread event without a process,
  * -E2BIG when out's cap would be exceeded (the caller counts a drop), or
  * -ENOMEM; on error out is left exactly as it was (length and toobig). */
+/* Appends one process block ({...}, or null for NULL); uses p->json_block
+ * when set. Errors as json__write_event. */
+int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns);
+
 int json__write_event(struct buf *out, const struct event *ev, struct output_ctx *ctx);
 
 #endif
