@@ -14,7 +14,8 @@ run() {	# name command...
 	name=$1
 	shift
 	start=$(date +%s)
-	if "$@" >".output/test-logs/$name.log" 2>&1; then
+	# A hang is a failure, not a stuck CI run.
+	if timeout -k 10 "$TEST_TIMEOUT" "$@" >".output/test-logs/$name.log" 2>&1; then
 		passed=$((passed + 1))
 		echo "PASS $name ($(($(date +%s) - start))s)"
 	else
@@ -25,6 +26,7 @@ run() {	# name command...
 	fi
 }
 
+TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 mkdir -p .output/test-logs
 for build in std san; do
 	for t in .output/$build/tests/test_*; do

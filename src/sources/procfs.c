@@ -372,19 +372,21 @@ static int read_cgroup(int dirfd, const struct procfs_opts *o, struct proc_info 
 		if (c2) {
 			if (!strncmp(line, "0::", 3) && !v2)
 				v2 = c2 + 1;
-			else if (!v1)
+			else if (!v1 || !memcmp(c1, ":memory:", 8))
 				v1 = c2 + 1;
 		}
 		line = nl + 1;
 	}
-	use = v2 ? v2 : v1;
+	/* As the eBPF source does: at the v2 root of a hybrid host, containers
+	 * are in the v1 controllers; the memory controller's path names them. */
+	use = v2 && (strcmp(v2, "/") || !v1) ? v2 : v1;
 	if (!use || !*use)
 		return 0;
 	n = strlen(use);
 	if (o->max_path_bytes && n > o->max_path_bytes)
 		n = o->max_path_bytes;
 	ret = proc_info__set_str(&p->cgroup, use, n);
-	if (!ret && v2 && !strcmp(o->proc_root, "/proc"))
+	if (!ret && use == v2 && !strcmp(o->proc_root, "/proc"))
 		p->cgroup_id = cgroup_v2_id(p->cgroup);
 	return ret;
 }

@@ -490,8 +490,20 @@ static void test_fake_tree(void)
 	CHECK_INT(p.uid, 5);
 	CHECK_INT(p.euid, 6);
 	CHECK_INT(p.auid, PROC_ID_UNSET);
-	CHECK_STR(p.cgroup, "/v1path");
+	CHECK_STR(p.cgroup, "/other");	/* v1 only: the memory controller's path */
 	CHECK(p.args == NULL);
+	proc_info__clear(&p);
+
+	/* hybrid host: at the v2 root the memory controller's v1 path is used,
+	 * anywhere else the v2 path */
+	unlink(path);	/* the FIFO cmdline above */
+	fake_file("4251/cgroup", "9:pids:/\n4:memory:/docker/abc\n0::/\n");
+	CHECK_INT(procfs__read(4251, &p, &o, err, sizeof(err)), 0);
+	CHECK_STR(p.cgroup, "/docker/abc");
+	proc_info__clear(&p);
+	fake_file("4251/cgroup", "4:memory:/docker/abc\n0::/system.slice/x.scope\n");
+	CHECK_INT(procfs__read(4251, &p, &o, err, sizeof(err)), 0);
+	CHECK_STR(p.cgroup, "/system.slice/x.scope");
 	proc_info__clear(&p);
 }
 

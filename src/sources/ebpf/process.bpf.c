@@ -174,6 +174,19 @@ static __always_inline __u32 read_cgroup(char *dst, struct task_struct *task)
 	__u32 off = 0;
 	int i;
 
+	/* At the root of the v2 hierarchy on a hybrid host, runtimes that
+	 * manage v1 controllers put containers in those: use the memory
+	 * controller's cgroup instead (its id is an enum, relocated by CO-RE). */
+	if (kn && !vg_kn_parent(kn) &&
+	    bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
+		int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		struct cgroup_subsys_state *css = BPF_CORE_READ(task, cgroups, subsys[id & 15]);
+		struct kernfs_node *v1 = css ? BPF_CORE_READ(css, cgroup, kn) : NULL;
+
+		if (v1)
+			kn = v1;
+	}
+
 	for (i = 0; i < VG_CGROUP_DEPTH; i++) {
 		const char *name;
 		long n;
