@@ -259,34 +259,21 @@ static void jw_time(struct jw *w, uint64_t real_ns)
 		jw_str(w, t);
 }
 
-static void jw_list(struct jw *w, const struct field_value *v)
+/* argv two ways: as a JSON array of strings (array), or as one
+ * string with the arguments joined by spaces. */
+static void jw_args(struct jw *w, const struct field_value *v, bool array)
 {
 	const char *item;
 	size_t pos = 0, n, i = 0;
 
-	jw_raw(w, "[", 1);
+	jw_raw(w, array ? "[" : "\"", 1);
 	while (field__list_next(v->s, v->len, &pos, &item, &n)) {
 		if (i++)
-			jw_raw(w, ",", 1);
+			jw_raw(w, array ? "," : " ", 1);
 		if (!w->err)
-			w->err = json__escape(w->b, item, n);
+			w->err = array ? json__escape(w->b, item, n) : escape_body(w->b, item, n);
 	}
-	jw_raw(w, "]", 1);
-}
-
-static void jw_cmdline(struct jw *w, const struct field_value *v)
-{
-	const char *item;
-	size_t pos = 0, n, i = 0;
-
-	jw_raw(w, "\"", 1);
-	while (field__list_next(v->s, v->len, &pos, &item, &n)) {
-		if (i++)
-			jw_raw(w, " ", 1);
-		if (!w->err)
-			w->err = escape_body(w->b, item, n);
-	}
-	jw_raw(w, "\"", 1);
+	jw_raw(w, array ? "]" : "\"", 1);
 }
 
 /* NAME=value entries become members; an entry without '=' has a null value
@@ -348,8 +335,8 @@ static void jw_proc(struct jw *w, const struct proc_info *p, int64_t boot_to_rea
 				w->err = json__escape(w->b, v.s, v.len);
 			break;
 		case FV_TIME: jw_time(w, v.u); break;
-		case FV_CMDLINE: jw_cmdline(w, &v); break;
-		case FV_LIST: jw_list(w, &v); break;
+		case FV_CMDLINE: jw_args(w, &v, false); break;
+		case FV_LIST: jw_args(w, &v, true); break;
 		case FV_ENV: jw_env(w, &v); break;
 		}
 	}
