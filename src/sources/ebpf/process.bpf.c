@@ -121,29 +121,39 @@ static __always_inline void emit(const struct vg_config *cfg, void *rec, __u64 s
 		count(VG_CNT_EMITTED);
 }
 
+/* task comes from a BTF tracepoint argument: a trusted pointer the programs
+ * may dereference directly. Direct loads are plain (fault-checked) memory
+ * reads; BPF_CORE_READ would be one helper call per hop, and this runs on
+ * every fork and exec of the host. */
 static __always_inline void fill_task(struct vg_task *t, struct task_struct *task)
 {
-	struct pid *tpid = BPF_CORE_READ(task, thread_pid);
-	unsigned int level = BPF_CORE_READ(tpid, level);
-	struct upid upid = {};
+	struct pid *tpid = task->thread_pid;
+	unsigned int level = tpid->level;
+	const struct cred *cred = task->real_cred;
+	struct nsproxy *ns = task->nsproxy;
 
-	t->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	t->uid = BPF_CORE_READ(task, real_cred, uid.val);
-	t->gid = BPF_CORE_READ(task, real_cred, gid.val);
-	t->euid = BPF_CORE_READ(task, real_cred, euid.val);
-	t->egid = BPF_CORE_READ(task, real_cred, egid.val);
+	t->ppid = task->real_parent->tgid;
+	t->uid = cred->uid.val;
+	t->gid = cred->gid.val;
+	t->euid = cred->euid.val;
+	t->egid = cred->egid.val;
 	if (bpf_core_field_exists(task->loginuid))
-		t->auid = BPF_CORE_READ(task, loginuid.val);
+		t->auid = task->loginuid.val;
 	else
 		t->auid = 0xffffffff;
+	/* a variable index into a BTF object needs the helper */
+	struct upid upid = {};
+
 	bpf_probe_read_kernel(&upid, sizeof(upid), &tpid->numbers[level & 31]);
 	t->pidns = BPF_CORE_READ(upid.ns, ns.inum);
-	t->mntns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
-	t->netns = BPF_CORE_READ(task, nsproxy, net_ns, ns.inum);
-	t->start_boot_ns = BPF_CORE_READ(task, start_boottime);
-	t->self_exec_id = BPF_CORE_READ(task, self_exec_id);
-	t->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	bpf_probe_read_kernel_str(t->comm, sizeof(t->comm), task->comm);
+	if (ns) {
+		t->mntns = ns->mnt_ns->ns.inum;
+		t->netns = ns->net_ns->ns.inum;
+	}
+	t->start_boot_ns = task->start_boottime;
+	t->self_exec_id = task->self_exec_id;
+	t->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	__builtin_memcpy(t->comm, task->comm, sizeof(t->comm));
 }
 
 /* Reads argv or envp of the new image: [start, end) of the user stack. */
@@ -220,7 +230,7 @@ int BPF_PROG(vg_process_exec, struct task_struct *p, pid_t old_pid, struct linux
 		return 0;
 	if (excluded_pid(p->tgid))
 		return 0;
-	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	__builtin_memcpy(comm, p->comm, sizeof(comm));
 	if (excluded_comm(comm)) {
 		struct vg_rec_hdr h = {
 			.type = VG_REC_EXEC_EXCLUDED,
@@ -335,12 +345,12 @@ int BPF_PROG(vg_process_exit, struct task_struct *p)
 	/* signal->live reaches 0 in do_exit() before this tracepoint for the
 	 * group's last thread (the tracepoint's own group_dead argument only
 	 * exists since v6.16). */
-	group_dead = BPF_CORE_READ(p, signal, live.counter) == 0;
+	group_dead = p->signal->live.counter == 0;
 	if (group_dead ? !(cfg->types & VG_TYPE_EXIT) : !(cfg->types & VG_TYPE_THREAD))
 		return 0;
 	if (excluded_pid(p->tgid))
 		return 0;
-	bpf_probe_read_kernel_str(comm, sizeof(comm), p->comm);
+	__builtin_memcpy(comm, p->comm, sizeof(comm));
 	if (!group_dead && excluded_comm(comm))
 		return 0;
 	r.hdr.type = VG_REC_EXIT;
