@@ -541,6 +541,47 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 		proc_table__mark_exited(pl->procs, e, time_boot_ns);
 }
 
+static enum event_type file_event_type(const struct file_op *op)
+{
+	switch (op->kind) {
+	case FILE_OP_OPEN: return op->created ? EVT_FILE_CREATED : EVT_FILE_OPENED;
+	case FILE_OP_UNLINK: return EVT_FILE_DELETED;
+	case FILE_OP_RMDIR: return EVT_DIRECTORY_DELETED;
+	case FILE_OP_RENAME: return EVT_FILE_RENAMED;
+	case FILE_OP_TRUNCATE: return EVT_FILE_TRUNCATED;
+	case FILE_OP_CHMOD: return EVT_FILE_PERMISSIONS_CHANGED;
+	case FILE_OP_CHOWN: return EVT_FILE_OWNER_CHANGED;
+	case FILE_OP_LINK: return EVT_FILE_LINK_CREATED;
+	case FILE_OP_SYMLINK: return EVT_FILE_SYMLINK_CREATED;
+	case FILE_OP_MKDIR: return EVT_DIRECTORY_CREATED;
+	}
+	return EVT_FILE_OPENED;
+}
+
+void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct file_op *op,
+		       uint64_t time_boot_ns)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
+	struct proc_info unknown = { .pid = pid, .tid = tid };
+	struct event ev = {
+		.type = file_event_type(op),
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.file = op,
+	};
+
+	if (!pl->cfg->ev_file || pid == pl->self_pid || (e && e->excluded))
+		return;
+	if (e) {
+		refresh_hash(pl, &e->info);
+		cache_block(pl, &e->info);
+		ev.proc = &e->info;
+	} else {
+		ev.proc = &unknown;
+	}
+	ev.parent = parent_of(pl, ev.proc);
+	emit(pl, &ev);
+}
+
 void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
 			uint32_t gid, uint32_t egid)
 {

@@ -34,6 +34,10 @@ void pipeline__on_fork(struct pipeline *pl, struct proc_info *child, bool is_thr
 void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool group_dead,
 		       uint32_t exit_status, uint64_t time_boot_ns);
 
+/* A file operation by task tid of process pid. */
+void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct file_op *op,
+		       uint64_t time_boot_ns);
+
 /* A process changed credentials (process connector uid/gid events). */
 void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
 			uint32_t gid, uint32_t egid);

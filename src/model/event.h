@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "model/file_op.h"
 #include "model/proc.h"
 
 #define VIGIL_SCHEMA_VERSION "1.0.0"
@@ -30,6 +31,18 @@ enum event_type {
 	EVT_PROCESS_TERMINATED = 2,
 	EVT_THREAD_CREATED = 3,
 	EVT_THREAD_TERMINATED = 4,
+
+	EVT_FILE_OPENED = 10,
+	EVT_FILE_CREATED = 11,
+	EVT_FILE_DELETED = 12,
+	EVT_FILE_RENAMED = 13,
+	EVT_FILE_TRUNCATED = 14,
+	EVT_FILE_PERMISSIONS_CHANGED = 15,
+	EVT_FILE_OWNER_CHANGED = 16,
+	EVT_FILE_LINK_CREATED = 17,
+	EVT_FILE_SYMLINK_CREATED = 18,
+	EVT_DIRECTORY_CREATED = 19,
+	EVT_DIRECTORY_DELETED = 20,
 
 	SYS_SERVICE_INIT_STARTED = 1000,
 	SYS_SERVICE_INIT_SUCCESSFUL = 1001,
@@ -80,6 +93,9 @@ struct event {
 	/* Thread Created/Terminated */
 	uint32_t thread_id;
 	uint64_t thread_self_exec_id;
+
+	/* File events */
+	const struct file_op *file;
 
 	/* System activity: a human sentence plus details. */
 	const char *message;

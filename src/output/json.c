@@ -441,6 +441,136 @@ static void jw_system(struct jw *w, const struct event *ev)
 	jw_raw(w, "}", 1);
 }
 
+/* Open flag names (x86/arm64 generic values, as in asm-generic/fcntl.h). */
+static const struct {
+	uint64_t bit;
+	const char *name;
+} open_flag_names[] = {
+	{ 0100, "O_CREAT" },	{ 0200, "O_EXCL" },	  { 0400, "O_NOCTTY" },
+	{ 01000, "O_TRUNC" },	{ 02000, "O_APPEND" },	  { 04000, "O_NONBLOCK" },
+	{ 010000, "O_DSYNC" },	{ 020000, "O_ASYNC" },	  { 040000, "O_DIRECT" },
+	{ 0200000, "O_DIRECTORY" }, { 0400000, "O_NOFOLLOW" }, { 01000000, "O_NOATIME" },
+	{ 02000000, "O_CLOEXEC" }, { 04000000, "O_SYNC" }, { 010000000, "O_PATH" },
+	{ 020000000, "O_TMPFILE" },
+};
+
+static void jw_open_flags(struct jw *w, uint64_t flags)
+{
+	static const char *const acc[] = { "O_RDONLY", "O_WRONLY", "O_RDWR", "O_ACCMODE" };
+
+	jw_raw(w, "[", 1);
+	jw_str(w, acc[flags & 3]);
+	for (size_t i = 0; i < sizeof(open_flag_names) / sizeof(open_flag_names[0]); i++) {
+		/* O_TMPFILE includes O_DIRECTORY; O_SYNC includes O_DSYNC */
+		if ((flags & open_flag_names[i].bit) == open_flag_names[i].bit) {
+			jw_raw(w, ",", 1);
+			jw_str(w, open_flag_names[i].name);
+		}
+	}
+	jw_raw(w, "]", 1);
+}
+
+static void jw_opt_str(struct jw *w, int *n, const char *key, const char *val)
+{
+	jw_key(w, n, key);
+	jw_str(w, val);
+}
+
+static void jw_file(struct jw *w, const struct file_op *f)
+{
+	char tmp[32];
+	int n = 0;
+	bool ok = f->ret >= 0;
+
+	jw_raw(w, "{", 1);
+	jw_opt_str(w, &n, "file_operation", f->syscall);
+	if (f->kind == FILE_OP_SYMLINK) {
+		jw_opt_str(w, &n, "file_path", f->path2);
+		jw_opt_str(w, &n, "file_new_path", NULL);
+		jw_opt_str(w, &n, "file_symlink_target", f->path);
+	} else {
+		jw_opt_str(w, &n, "file_path", f->path);
+		jw_opt_str(w, &n, "file_new_path", f->path2);
+		jw_opt_str(w, &n, "file_symlink_target", NULL);
+	}
+	jw_key(w, &n, "file_path_truncated");
+	jw_lit(w, f->path_truncated ? "true" : "false");
+	jw_opt_str(w, &n, "file_result", ok ? "success" : "failure");
+	jw_key(w, &n, "file_errno");
+	if (ok) {
+		jw_lit(w, "null");
+		jw_opt_str(w, &n, "file_error_name", NULL);
+	} else {
+		const char *en = strerrorname_np((int)-f->ret);
+
+		jw_int(w, -f->ret);
+		jw_opt_str(w, &n, "file_error_name", en);
+	}
+	jw_key(w, &n, "file_descriptor");
+	if (f->kind == FILE_OP_OPEN && ok)
+		jw_int(w, f->ret);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "file_open_flags");
+	if (f->kind == FILE_OP_OPEN) {
+		jw_uint(w, f->flags);
+		jw_key(w, &n, "file_open_flag_names");
+		jw_open_flags(w, f->flags);
+		jw_key(w, &n, "file_opened_for_write");
+		jw_lit(w, (f->flags & 3) ? "true" : "false");
+		jw_key(w, &n, "file_created");
+		jw_lit(w, f->created ? "true" : "false");
+	} else {
+		jw_lit(w, "null");
+		jw_key(w, &n, "file_open_flag_names");
+		jw_lit(w, "null");
+		jw_key(w, &n, "file_opened_for_write");
+		jw_lit(w, "null");
+		jw_key(w, &n, "file_created");
+		jw_lit(w, "null");
+	}
+	jw_key(w, &n, "file_mode");
+	if (f->has_mode) {
+		snprintf(tmp, sizeof(tmp), "%04o", f->mode & 07777);
+		jw_str(w, tmp);
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_key(w, &n, "file_owner_uid");
+	if (f->kind == FILE_OP_CHOWN && f->uid != 0xffffffffu)
+		jw_uint(w, f->uid);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "file_owner_gid");
+	if (f->kind == FILE_OP_CHOWN && f->gid != 0xffffffffu)
+		jw_uint(w, f->gid);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "file_truncate_length");
+	if (f->has_length)
+		jw_int(w, f->length);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "file_syscall_flags");
+	if (f->kind != FILE_OP_OPEN && f->flags)
+		jw_uint(w, f->flags);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "file_inode");
+	if (f->ino)
+		jw_uint(w, f->ino);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "file_device");
+	if (f->dev) {
+		snprintf(tmp, sizeof(tmp), "%u:%u", f->dev >> 20, f->dev & 0xfffff);
+		jw_str(w, tmp);
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_raw(w, "}", 1);
+}
+
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns)
 {
 	size_t start = out->len;
@@ -467,6 +597,8 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	is_process = strcmp(ti->family, "process") == 0;
 	is_thread = strcmp(ti->family, "thread") == 0;
 	if ((is_process || is_thread) && !ev->proc)
+		return -EINVAL;
+	if (strcmp(ti->family, "file") == 0 && (!ev->file || !ev->proc))
 		return -EINVAL;
 
 	jw_raw(&w, "{\"message_header\":", 18);
@@ -507,6 +639,10 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	if (ev->type == EVT_PROCESS_TERMINATED) {
 		jw_key(&w, &n, "exit_details");
 		jw_exit(&w, ev);
+	}
+	if (strcmp(ti->family, "file") == 0) {
+		jw_key(&w, &n, "file_details");
+		jw_file(&w, ev->file);
 	}
 	jw_raw(&w, "}}\n", 3);
 	if (w.err)

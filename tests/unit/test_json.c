@@ -731,7 +731,19 @@ static int write_catalogue(FILE *f, struct output_ctx *ctx, struct proc_info *p,
 	/* every type in the event table */
 	all = event_type__all(&count);
 	for (unsigned i = 0; i < count; i++) {
+		/* file events: success and failure in turn, every field set */
+		static const struct file_op fops[2] = {
+			{ .kind = FILE_OP_OPEN, .syscall = "openat", .ret = 3,
+			  .flags = 01 | 0100 | 01000 | 02000000, .has_mode = true, .mode = 0644,
+			  .uid = 0xffffffff, .gid = 0xffffffff, .dev = (254u << 20) | 1,
+			  .ino = 42, .created = true, .path = "/tmp/a \"b\"\n" },
+			{ .kind = FILE_OP_RENAME, .syscall = "renameat2", .ret = -13, .flags = 1,
+			  .uid = 0xffffffff, .gid = 0xffffffff, .path = "/etc/shadow",
+			  .path2 = "/tmp/x" },
+		};
+
 		memset(&ev, 0, sizeof(ev));
+		ev.file = &fops[i % 2];
 		ev.type = all[i].type;
 		ev.time_ns = 1763771506905224659ULL + i;
 		ev.proc = strcmp(all[i].family, "system") ? p : NULL;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -14,10 +15,16 @@
 #include "sources/ebpf/process.h"
 #include "sources/source.h"
 
+#include "sources/ebpf/file.h"
+#include "sources/ebpf/file_rec.h"
+
 #include "process.skel.h"
+#include "syscalls.skel.h"
 
 struct ebpf_source {
 	struct process_bpf *skel;
+	struct syscalls_bpf *sys;	/* syscall families; NULL when unavailable */
+	struct bpf_link *sys_link;
 	struct ring_buffer *rb;
 	struct pipeline *pl;
 	int ncpus;
@@ -54,6 +61,8 @@ static uint32_t kernel_types(const struct vigil_config *cfg)
 		t |= VG_TYPE_EXEC | VG_TYPE_FORK | VG_TYPE_EXIT;
 	if (cfg->ev_thread)
 		t |= VG_TYPE_THREAD;
+	if (cfg->ev_file)
+		t |= VG_TYPE_FILE;
 	return t;
 }
 
@@ -238,6 +247,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 		}
 		pipeline__on_exec_excluded(s->pl, h->pid);
 		break;
+	case VG_REC_FILE:
+		err = file_rec__handle(s->pl, data, size);
+		break;
 	case VG_REC_FORK: {
 		const struct vg_fork *f = data;
 		struct proc_info p = { 0 };
@@ -278,18 +290,118 @@ out:
 	return 0;
 }
 
+/* The handler of each syscall, by this architecture's numbers. */
+static int fill_exit_table(struct ebpf_source *s)
+{
+	struct syscalls_bpf *k = s->sys;
+	const struct {
+		long nr;
+		struct bpf_program *prog;
+	} table[] = {
+#ifdef SYS_open
+		{ SYS_open, k->progs.vg_exit_open },
+		{ SYS_creat, k->progs.vg_exit_creat },
+		{ SYS_unlink, k->progs.vg_exit_unlink },
+		{ SYS_rmdir, k->progs.vg_exit_rmdir },
+		{ SYS_mkdir, k->progs.vg_exit_mkdir },
+		{ SYS_rename, k->progs.vg_exit_rename },
+		{ SYS_chmod, k->progs.vg_exit_chmod },
+		{ SYS_chown, k->progs.vg_exit_chown },
+		{ SYS_lchown, k->progs.vg_exit_lchown },
+		{ SYS_link, k->progs.vg_exit_link },
+		{ SYS_symlink, k->progs.vg_exit_symlink },
+#endif
+		{ SYS_openat, k->progs.vg_exit_openat },
+		{ SYS_openat2, k->progs.vg_exit_openat2 },
+		{ SYS_unlinkat, k->progs.vg_exit_unlinkat },
+		{ SYS_mkdirat, k->progs.vg_exit_mkdirat },
+		{ SYS_renameat, k->progs.vg_exit_renameat },
+		{ SYS_renameat2, k->progs.vg_exit_renameat2 },
+		{ SYS_truncate, k->progs.vg_exit_truncate },
+		{ SYS_ftruncate, k->progs.vg_exit_ftruncate },
+		{ SYS_fchmod, k->progs.vg_exit_fchmod },
+		{ SYS_fchmodat, k->progs.vg_exit_fchmodat },
+		{ SYS_fchown, k->progs.vg_exit_fchown },
+		{ SYS_fchownat, k->progs.vg_exit_fchownat },
+		{ SYS_linkat, k->progs.vg_exit_linkat },
+		{ SYS_symlinkat, k->progs.vg_exit_symlinkat },
+	};
+	int mfd = bpf_map__fd(k->maps.vg_exit_progs);
+
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		uint32_t key = (uint32_t)table[i].nr;
+		int pfd = bpf_program__fd(table[i].prog);
+
+		if (bpf_map_update_elem(mfd, &key, &pfd, BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Loads the syscall families into the same ring buffer, config and counters
+ * as the process programs. */
+static int open_syscalls(struct ebpf_source *s, char *err, size_t errlen)
+{
+	struct bpf_program *prog;
+	int ret;
+
+	s->sys = syscalls_bpf__open();
+	if (!s->sys) {
+		snprintf(err, errlen, "opening the syscalls BPF object failed: %s", libbpf_last_error);
+		return -errno ? -errno : -EINVAL;
+	}
+	if ((ret = bpf_map__reuse_fd(s->sys->maps.events, bpf_map__fd(s->skel->maps.events))) ||
+	    (ret = bpf_map__reuse_fd(s->sys->maps.vg_config_map,
+				     bpf_map__fd(s->skel->maps.vg_config_map))) ||
+	    (ret = bpf_map__reuse_fd(s->sys->maps.counters, bpf_map__fd(s->skel->maps.counters))) ||
+	    (ret = bpf_map__reuse_fd(s->sys->maps.excluded_pids,
+				     bpf_map__fd(s->skel->maps.excluded_pids))) ||
+	    (ret = bpf_map__reuse_fd(s->sys->maps.excluded_comms,
+				     bpf_map__fd(s->skel->maps.excluded_comms)))) {
+		snprintf(err, errlen, "sharing maps with the syscalls object failed: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	/* Handlers run only through the tail-call table. */
+	bpf_object__for_each_program(prog, s->sys->obj)
+		if (prog != s->sys->progs.vg_sys_exit)
+			bpf_program__set_autoattach(prog, false);
+	ret = syscalls_bpf__load(s->sys);
+	if (ret) {
+		snprintf(err, errlen, "loading the syscall programs failed (%s): %s", strerror(-ret),
+			 libbpf_last_error);
+		return ret;
+	}
+	ret = fill_exit_table(s);
+	if (ret) {
+		snprintf(err, errlen, "filling the syscall table failed: %s", strerror(-ret));
+		return ret;
+	}
+	s->sys_link = bpf_program__attach(s->sys->progs.vg_sys_exit);
+	if (!s->sys_link) {
+		ret = -errno;
+		snprintf(err, errlen, "attaching to sys_exit failed (%s): %s", strerror(-ret),
+			 libbpf_last_error);
+		return ret;
+	}
+	return 0;
+}
+
 static void ebpf_close(struct source *src)
 {
 	struct ebpf_source *s = src->priv;
 
 	if (!s)
 		return;
+	bpf_link__destroy(s->sys_link);
+	s->sys_link = NULL;
 	if (s->skel)
 		process_bpf__detach(s->skel);
 	/* Programs are detached: what is still queued is all there will be. */
 	if (s->rb)
 		ring_buffer__consume(s->rb);
 	ring_buffer__free(s->rb);
+	syscalls_bpf__destroy(s->sys);
 	process_bpf__destroy(s->skel);
 	free(s);
 	src->priv = NULL;
@@ -346,6 +458,25 @@ static int ebpf_open(struct source *src, const struct vigil_config *cfg, struct 
 		snprintf(err, errlen, "attaching to the sched tracepoints failed (%s): %s",
 			 strerror(-ret), libbpf_last_error);
 		goto fail;
+	}
+	if (cfg->ev_file) {
+		char why[512];
+
+		if (open_syscalls(s, why, sizeof(why))) {
+			/* Process events still work: say what is missing, go on. */
+			struct event ev = { .type = SYS_FEATURE_DEGRADED };
+			char msg[700];
+
+			snprintf(msg, sizeof(msg), "file events unavailable: %s", why);
+			ev.message = msg;
+			event__kv_str(&ev, "feature", "file_events");
+			event__kv_str(&ev, "reason", why);
+			pipeline__system(pl, &ev);
+			bpf_link__destroy(s->sys_link);
+			s->sys_link = NULL;
+			syscalls_bpf__destroy(s->sys);
+			s->sys = NULL;
+		}
 	}
 	return 0;
 fail:
