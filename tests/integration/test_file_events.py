@@ -1,0 +1,150 @@
+"""File events end to end (eBPF): a child process creates, writes, renames,
+truncates, chmods, chowns, links, symlinks and deletes files under a temp dir,
+opens a missing file and one relative to a directory fd; every operation must
+be reported with absolute paths, flags, mode, result and errno."""
+import errno
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vigil_harness import (Agent, Checker, finish, guarded, main_wrapper, name, proc)  # noqa: E402
+
+CHILD = r'''
+import os, sys
+os.chdir(sys.argv[1])
+os.mkdir("sub")
+fd = os.open("new.txt", os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o640)
+os.write(fd, b"hello")
+os.close(fd)
+os.rename("new.txt", "sub/../sub/renamed.txt")
+os.truncate("sub/renamed.txt", 3)
+os.chmod("sub/renamed.txt", 0o600)
+os.chown("sub/renamed.txt", 65534, 65534)
+os.link("sub/renamed.txt", "hard.txt")
+os.symlink("target text", "sub/sym")
+try:
+    os.open("missing-" + sys.argv[2], os.O_RDONLY)
+except FileNotFoundError:
+    pass
+dfd = os.open("sub", os.O_RDONLY | os.O_DIRECTORY)
+fd = os.open("rel.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600, dir_fd=dfd)
+os.close(fd)
+os.unlink("rel.txt", dir_fd=dfd)
+os.close(dfd)
+os.unlink("hard.txt")
+os.unlink("sub/sym")
+os.unlink("sub/renamed.txt")
+os.rmdir("sub")
+'''
+
+
+def file_events(agent, pid):
+    return [e for e in agent.events if (proc(e) or {}).get("process_id") == pid and
+            e["activity_data"].get("family") == "file"]
+
+
+def fd_(e):
+    return e["activity_data"]["file_details"]
+
+
+def scenario(c):
+    tmp = os.path.realpath(tempfile.mkdtemp(prefix="vigil-it-files-"))
+    marker = uuid.uuid4().hex
+    with Agent("files") as agent:
+        p = subprocess.Popen([sys.executable, "-c", CHILD, tmp, marker])
+        c.eq(p.wait(timeout=20), 0, "the workload ran")
+        agent.wait_for(lambda e: name(e) == "Directory Deleted" and
+                       fd_(e).get("file_path") == tmp + "/sub", timeout=10)
+    os.rmdir(tmp)
+    agent.check_output(c)
+    evs = file_events(agent, p.pid)
+
+    def one(ev_name, path, what):
+        got = [e for e in evs if name(e) == ev_name and fd_(e).get("file_path") == path]
+        c.check(len(got) >= 1, "%s: %s %s" % (what, ev_name, path), evs)
+        return got[0] if got else None
+
+    e = one("File Created", tmp + "/new.txt", "O_CREAT|O_EXCL open")
+    if e:
+        f = fd_(e)
+        c.eq(f["file_operation"], "openat", "created: syscall", [e])
+        c.eq(f["file_result"], "success", "created: result", [e])
+        c.check(isinstance(f["file_descriptor"], int) and f["file_descriptor"] >= 0,
+                "created: the fd is reported", [e])
+        for flag in ("O_WRONLY", "O_CREAT", "O_EXCL", "O_CLOEXEC"):
+            c.check(flag in f["file_open_flag_names"], "created: %s in the flags" % flag, [e])
+        c.eq(f["file_mode"], "0640", "created: mode", [e])
+        c.eq(f["file_opened_for_write"], True, "created: opened for write", [e])
+        c.check(f["file_inode"] and f["file_device"], "created: inode and device", [e])
+        c.eq(proc(e).get("process_executable_path"), os.path.realpath(sys.executable),
+             "created: the process block names the workload", [e])
+    e = one("File Renamed", tmp + "/new.txt", "rename")
+    if e:
+        c.eq(fd_(e)["file_new_path"], tmp + "/sub/renamed.txt",
+             "rename: new path absolute, '..' resolved", [e])
+    e = one("File Truncated", tmp + "/sub/renamed.txt", "truncate")
+    if e:
+        c.eq(fd_(e)["file_truncate_length"], 3, "truncate: length", [e])
+    e = one("File Permissions Changed", tmp + "/sub/renamed.txt", "chmod")
+    if e:
+        c.eq(fd_(e)["file_mode"], "0600", "chmod: mode", [e])
+    e = one("File Owner Changed", tmp + "/sub/renamed.txt", "chown")
+    if e:
+        c.eq((fd_(e)["file_owner_uid"], fd_(e)["file_owner_gid"]), (65534, 65534),
+             "chown: new owner", [e])
+    e = one("File Link Created", tmp + "/sub/renamed.txt", "link")
+    if e:
+        c.eq(fd_(e)["file_new_path"], tmp + "/hard.txt", "link: new name", [e])
+    e = one("File Symlink Created", tmp + "/sub/sym", "symlink")
+    if e:
+        c.eq(fd_(e)["file_symlink_target"], "target text", "symlink: target text kept", [e])
+    e = one("File Opened", tmp + "/missing-" + marker, "failed open")
+    if e:
+        f = fd_(e)
+        c.eq((f["file_result"], f["file_errno"], f["file_error_name"]),
+             ("failure", errno.ENOENT, "ENOENT"), "failed open: errno", [e])
+        c.eq(f["file_descriptor"], None, "failed open: no fd", [e])
+        c.eq(f["file_open_flag_names"], ["O_RDONLY", "O_CLOEXEC"], "failed open: flags", [e])
+    e = one("File Created", tmp + "/sub/rel.txt", "open relative to a directory fd")
+    one("File Deleted", tmp + "/sub/rel.txt", "unlink relative to a directory fd")
+    one("File Deleted", tmp + "/hard.txt", "unlink")
+    one("File Deleted", tmp + "/sub/sym", "unlink of the symlink")
+    one("Directory Created", tmp + "/sub", "mkdir")
+    one("Directory Deleted", tmp + "/sub", "rmdir")
+    ordered = [name(e) for e in evs if tmp in (fd_(e).get("file_path") or "")]
+    c.check(ordered.index("File Created") < ordered.index("File Renamed") <
+            ordered.index("Directory Deleted") if all(n in ordered for n in (
+                "File Created", "File Renamed", "Directory Deleted")) else False,
+            "events come in the order the operations ran: %s" % ordered)
+    agent_own = [e for e in agent.events if e["activity_data"].get("family") == "file" and
+                 proc(e).get("process_id") == agent.pid]
+    c.eq(agent_own, [], "the agent's own file activity is not reported")
+
+
+def disabled(c):
+    cfg = "output:\n  stdout: true\nevents:\n  file: false\n"
+    tmp = tempfile.mkdtemp(prefix="vigil-it-files-off-")
+    with Agent("files-off", config=cfg) as agent:
+        open(os.path.join(tmp, "x"), "w").close()
+        os.unlink(os.path.join(tmp, "x"))
+        agent.wait_for(lambda e: False, timeout=0.5)
+    os.rmdir(tmp)
+    agent.check_output(c)
+    c.eq([e for e in agent.events if e["activity_data"].get("family") == "file"], [],
+         "events.file: false turns file events off")
+
+
+def main():
+    checkers = []
+    for title, fn in (("file events", scenario), ("file events off", disabled)):
+        c = Checker(title)
+        guarded(c, fn, c)
+        checkers.append(c)
+    return finish(checkers)
+
+
+if __name__ == "__main__":
+    main_wrapper(main)
