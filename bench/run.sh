@@ -23,6 +23,7 @@
 #   BENCH_MAX_SECONDS=270      start no new round after this many seconds
 #   BENCH_KEEP=1               keep the work dir (event files, logs)
 #   BENCH_VIGIL_HASHING=true   hashing.enabled
+#   BENCH_VIGIL_FILE=false     events.file (file events of the workload's execs)
 #   BENCH_VIGIL_WAKEUP=        ebpf.wakeup_bytes (default: the agent's)
 #   BENCH_VIGIL_POLL_MS=       ebpf.poll_interval_ms (default: the agent's)
 #   BENCH_VIGIL_THREADS=       events.thread (default: the agent's)
@@ -273,6 +274,9 @@ mode_vigil() {
 		echo "  log_level: info"
 		echo "events:"
 		echo "  process: true"
+		# the exec workload measures process telemetry; BENCH_VIGIL_FILE=true
+		# adds the file events of every exec (ld.so's opens)
+		echo "  file: ${BENCH_VIGIL_FILE:-false}"
 		[ -n "${BENCH_VIGIL_THREADS:-}" ] && echo "  thread: $BENCH_VIGIL_THREADS"
 		echo "hashing:"
 		echo "  enabled: ${BENCH_VIGIL_HASHING:-true}"
