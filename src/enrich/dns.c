@@ -404,8 +404,11 @@ int dns__parse(const uint8_t *buf, size_t len, bool tcp, struct dns_message *out
 
 		p.idx = i + 1;
 		rc = parse_question(&p, &pos, keep ? &out->q[i] : &scratch);
-		if (rc)
+		if (rc) {
+			if (keep)
+				memset(&out->q[i], 0, sizeof(out->q[i]));
 			return rc;
+		}
 		if (keep)
 			out->qdcount++;
 	}
@@ -416,8 +419,11 @@ int dns__parse(const uint8_t *buf, size_t len, bool tcp, struct dns_message *out
 
 		p.idx = i + 1;
 		rc = parse_answer(&p, &pos, keep ? &out->an[i] : &scratch);
-		if (rc)
+		if (rc) {
+			if (keep)
+				memset(&out->an[i], 0, sizeof(out->an[i]));
 			return rc;
+		}
 		if (keep)
 			out->ancount++;
 	}
