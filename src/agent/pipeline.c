@@ -582,6 +582,59 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 	emit(pl, &ev);
 }
 
+void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
+			   struct identity_op *op, uint64_t time_boot_ns)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
+	struct proc_info unknown = { .pid = pid, .tid = tid };
+	struct event ev = {
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.identity = op,
+	};
+	bool changed = true;
+
+	if (pid == pl->self_pid || (e && e->excluded))
+		return;
+	if (e && op->kind == IDENTITY_USER) {
+		op->from.real = e->info.uid;
+		op->from.effective = e->info.euid;
+		changed = op->from.real != op->to.real || op->from.effective != op->to.effective;
+	} else if (e && op->kind == IDENTITY_GROUP) {
+		op->from.real = e->info.gid;
+		op->from.effective = e->info.egid;
+		changed = op->from.real != op->to.real || op->from.effective != op->to.effective;
+	}
+	/* saved and fs ids are not tracked: a change of only those still counts */
+	if (op->from.fs != PROC_ID_UNSET && op->from.fs != op->to.fs)
+		changed = true;
+	if (op->kind == IDENTITY_CAPABILITIES)
+		changed = true;
+	if (op->ret == 0 && !changed)
+		return;
+	if (e && op->ret == 0) {
+		if (op->kind == IDENTITY_USER) {
+			e->info.uid = op->to.real;
+			e->info.euid = op->to.effective;
+		} else if (op->kind == IDENTITY_GROUP) {
+			e->info.gid = op->to.real;
+			e->info.egid = op->to.effective;
+		}
+		users__resolve(pl->users, &e->info);
+		proc_info__touch(&e->info);
+	}
+	if (!pl->cfg->ev_identity)
+		return;
+	ev.type = op->ret == 0 ? EVT_IDENTITY_CHANGED : EVT_IDENTITY_CHANGE_FAILED;
+	if (e) {
+		cache_block(pl, &e->info);
+		ev.proc = &e->info;
+	} else {
+		ev.proc = &unknown;
+	}
+	ev.parent = parent_of(pl, ev.proc);
+	emit(pl, &ev);
+}
+
 void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
 			uint32_t gid, uint32_t egid)
 {

@@ -38,6 +38,13 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct file_op *op,
 		       uint64_t time_boot_ns);
 
+/* An identity change attempt by task tid. The pipeline fills op->from from
+ * its table, updates the table, and reports changes and failures (a call
+ * that changed nothing, e.g. glibc repeating setuid on every thread, is not
+ * an identity change). */
+void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
+			   struct identity_op *op, uint64_t time_boot_ns);
+
 /* A process changed credentials (process connector uid/gid events). */
 void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
 			uint32_t gid, uint32_t egid);

@@ -67,6 +67,7 @@ static const struct opt opts[] = {
 	{ "events", "fork_without_exec", OPT_BOOL, FIELD(ev_fork_without_exec), 0, 1, 1, NULL, 0 },
 	{ "events", "environment", OPT_BOOL, FIELD(env_capture), 0, 1, 0, NULL, 0 },
 	{ "events", "file", OPT_BOOL, FIELD(ev_file), 0, 1, 1, NULL, 0 },
+	{ "events", "identity", OPT_BOOL, FIELD(ev_identity), 0, 1, 1, NULL, 0 },
 
 	{ "limits", "max_processes", OPT_COUNT, FIELD(max_processes), 64, 4194304, 32768, NULL, 0 },
 	{ "limits", "max_args_bytes", OPT_SIZE, FIELD(max_args_bytes), 256, 32 * KIB, 4 * KIB,

@@ -36,6 +36,7 @@ struct vigil_config {
 	bool ev_fork_without_exec;	/* Process Created for fork-only children, default true */
 	bool env_capture;	/* environment on process start, default false */
 	bool ev_file;		/* file operations (open, create, rename, ...), default true */
+	bool ev_identity;	/* setuid family and capset, default true */
 
 	/* limits: */
 	uint32_t max_processes;	/* process table entries, default 32768 (64..4194304) */

@@ -18,6 +18,8 @@ static const struct event_type_info event_types[] = {
 	{ EVT_FILE_SYMLINK_CREATED, "File Symlink Created", "file", MSG_EVENT, SEV_INFO, "file_details" },
 	{ EVT_DIRECTORY_CREATED, "Directory Created", "file", MSG_EVENT, SEV_INFO, "file_details" },
 	{ EVT_DIRECTORY_DELETED, "Directory Deleted", "file", MSG_EVENT, SEV_INFO, "file_details" },
+	{ EVT_IDENTITY_CHANGED, "Identity Changed", "identity", MSG_EVENT, SEV_INFO, "identity_details" },
+	{ EVT_IDENTITY_CHANGE_FAILED, "Identity Change Failed", "identity", MSG_EVENT, SEV_WARNING, "identity_details" },
 	{ SYS_SERVICE_INIT_STARTED, "Service Initialization Started", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
 	{ SYS_SERVICE_INIT_SUCCESSFUL, "Service Initialization Successful", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
 	{ SYS_SERVICE_INIT_FAILED, "Service Initialization Failed", "system", MSG_SYSTEM_ACTIVITY, SEV_ERROR, "system_details" },

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "model/file_op.h"
+#include "model/identity_op.h"
 #include "model/proc.h"
 
 #define VIGIL_SCHEMA_VERSION "1.0.0"
@@ -43,6 +44,9 @@ enum event_type {
 	EVT_FILE_SYMLINK_CREATED = 18,
 	EVT_DIRECTORY_CREATED = 19,
 	EVT_DIRECTORY_DELETED = 20,
+
+	EVT_IDENTITY_CHANGED = 30,
+	EVT_IDENTITY_CHANGE_FAILED = 31,
 
 	SYS_SERVICE_INIT_STARTED = 1000,
 	SYS_SERVICE_INIT_SUCCESSFUL = 1001,
@@ -96,6 +100,8 @@ struct event {
 
 	/* File events */
 	const struct file_op *file;
+	/* Identity events */
+	const struct identity_op *identity;
 
 	/* System activity: a human sentence plus details. */
 	const char *message;

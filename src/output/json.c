@@ -571,6 +571,92 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	jw_raw(w, "}", 1);
 }
 
+static void jw_id_or_null(struct jw *w, int *n, const char *key, uint32_t id)
+{
+	jw_key(w, n, key);
+	if (id == 0xffffffffu)
+		jw_lit(w, "null");
+	else
+		jw_uint(w, id);
+}
+
+static void jw_ids(struct jw *w, const struct identity_ids *ids)
+{
+	int n = 0;
+
+	jw_raw(w, "{", 1);
+	jw_id_or_null(w, &n, "real", ids->real);
+	jw_id_or_null(w, &n, "effective", ids->effective);
+	jw_id_or_null(w, &n, "saved", ids->saved);
+	jw_id_or_null(w, &n, "fs", ids->fs);
+	jw_raw(w, "}", 1);
+}
+
+static void jw_hex64(struct jw *w, uint64_t v)
+{
+	char tmp[24];
+
+	snprintf(tmp, sizeof(tmp), "0x%016llx", (unsigned long long)v);
+	jw_str(w, tmp);
+}
+
+static void jw_identity(struct jw *w, const struct identity_op *op)
+{
+	static const char *const kinds[] = { "?", "user", "group", "capabilities" };
+	bool caps = op->kind == IDENTITY_CAPABILITIES;
+	int n = 0;
+
+	jw_raw(w, "{", 1);
+	jw_opt_str(w, &n, "identity_operation", op->syscall);
+	jw_opt_str(w, &n, "identity_kind", kinds[op->kind <= IDENTITY_CAPABILITIES ? op->kind : 0]);
+	jw_opt_str(w, &n, "identity_result", op->ret == 0 ? "success" : "failure");
+	jw_key(w, &n, "identity_errno");
+	if (op->ret == 0) {
+		jw_lit(w, "null");
+		jw_opt_str(w, &n, "identity_error_name", NULL);
+	} else {
+		jw_int(w, -op->ret);
+		jw_opt_str(w, &n, "identity_error_name", strerrorname_np((int)-op->ret));
+	}
+	jw_key(w, &n, "identity_requested");
+	jw_raw(w, "[", 1);
+	for (unsigned i = 0; i < op->nrequested && i < 3; i++) {
+		if (i)
+			jw_raw(w, ",", 1);
+		if (op->requested[i] == 0xffffffffu)
+			jw_lit(w, "null");
+		else
+			jw_uint(w, op->requested[i]);
+	}
+	jw_raw(w, "]", 1);
+	jw_key(w, &n, "identity_from");
+	if (caps)
+		jw_lit(w, "null");
+	else
+		jw_ids(w, &op->from);
+	jw_key(w, &n, "identity_to");
+	if (caps)
+		jw_lit(w, "null");
+	else
+		jw_ids(w, &op->to);
+	jw_key(w, &n, "identity_capabilities");
+	if (caps) {
+		int c = 0;
+
+		jw_raw(w, "{", 1);
+		jw_key(w, &c, "effective");
+		jw_hex64(w, op->cap_effective);
+		jw_key(w, &c, "permitted");
+		jw_hex64(w, op->cap_permitted);
+		jw_key(w, &c, "inheritable");
+		jw_hex64(w, op->cap_inheritable);
+		jw_raw(w, "}", 1);
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_raw(w, "}", 1);
+}
+
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns)
 {
 	size_t start = out->len;
@@ -599,6 +685,8 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	if ((is_process || is_thread) && !ev->proc)
 		return -EINVAL;
 	if (strcmp(ti->family, "file") == 0 && (!ev->file || !ev->proc))
+		return -EINVAL;
+	if (strcmp(ti->family, "identity") == 0 && (!ev->identity || !ev->proc))
 		return -EINVAL;
 
 	jw_raw(&w, "{\"message_header\":", 18);
@@ -643,6 +731,9 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	if (strcmp(ti->family, "file") == 0) {
 		jw_key(&w, &n, "file_details");
 		jw_file(&w, ev->file);
+	} else if (strcmp(ti->family, "identity") == 0) {
+		jw_key(&w, &n, "identity_details");
+		jw_identity(&w, ev->identity);
 	}
 	jw_raw(&w, "}}\n", 3);
 	if (w.err)

@@ -742,8 +742,17 @@ static int write_catalogue(FILE *f, struct output_ctx *ctx, struct proc_info *p,
 			  .path2 = "/tmp/x" },
 		};
 
+		static const struct identity_op iops[2] = {
+			{ .kind = IDENTITY_USER, .syscall = "setresuid", .ret = 0,
+			  .requested = { 0, 0xffffffff, 0 }, .nrequested = 3,
+			  .from = { 1000, 1000, 0xffffffff, 0xffffffff }, .to = { 0, 0, 0, 0 } },
+			{ .kind = IDENTITY_CAPABILITIES, .syscall = "capset", .ret = -1,
+			  .cap_effective = 0x1ffffffffffULL },
+		};
+
 		memset(&ev, 0, sizeof(ev));
 		ev.file = &fops[i % 2];
+		ev.identity = &iops[i % 2];
 		ev.type = all[i].type;
 		ev.time_ns = 1763771506905224659ULL + i;
 		ev.proc = strcmp(all[i].family, "system") ? p : NULL;

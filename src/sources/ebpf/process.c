@@ -17,6 +17,8 @@
 
 #include "sources/ebpf/file.h"
 #include "sources/ebpf/file_rec.h"
+#include "sources/ebpf/identity.h"
+#include "sources/ebpf/identity_rec.h"
 
 #include "process.skel.h"
 #include "syscalls.skel.h"
@@ -63,6 +65,8 @@ static uint32_t kernel_types(const struct vigil_config *cfg)
 		t |= VG_TYPE_THREAD;
 	if (cfg->ev_file)
 		t |= VG_TYPE_FILE;
+	/* identity records also keep the table's credentials right */
+	t |= VG_TYPE_IDENTITY;
 	return t;
 }
 
@@ -250,6 +254,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 	case VG_REC_FILE:
 		err = file_rec__handle(s->pl, data, size);
 		break;
+	case VG_REC_IDENTITY:
+		err = identity_rec__handle(s->pl, data, size);
+		break;
 	case VG_REC_FORK: {
 		const struct vg_fork *f = data;
 		struct proc_info p = { 0 };
@@ -325,6 +332,15 @@ static int fill_exit_table(struct ebpf_source *s)
 		{ SYS_fchownat, k->progs.vg_exit_fchownat },
 		{ SYS_linkat, k->progs.vg_exit_linkat },
 		{ SYS_symlinkat, k->progs.vg_exit_symlinkat },
+		{ SYS_setuid, k->progs.vg_exit_setuid },
+		{ SYS_setgid, k->progs.vg_exit_setgid },
+		{ SYS_setreuid, k->progs.vg_exit_setreuid },
+		{ SYS_setregid, k->progs.vg_exit_setregid },
+		{ SYS_setresuid, k->progs.vg_exit_setresuid },
+		{ SYS_setresgid, k->progs.vg_exit_setresgid },
+		{ SYS_setfsuid, k->progs.vg_exit_setfsuid },
+		{ SYS_setfsgid, k->progs.vg_exit_setfsgid },
+		{ SYS_capset, k->progs.vg_exit_capset },
 	};
 	int mfd = bpf_map__fd(k->maps.vg_exit_progs);
 
@@ -459,7 +475,7 @@ static int ebpf_open(struct source *src, const struct vigil_config *cfg, struct 
 			 strerror(-ret), libbpf_last_error);
 		goto fail;
 	}
-	if (cfg->ev_file) {
+	{
 		char why[512];
 
 		if (open_syscalls(s, why, sizeof(why))) {
@@ -467,9 +483,9 @@ static int ebpf_open(struct source *src, const struct vigil_config *cfg, struct 
 			struct event ev = { .type = SYS_FEATURE_DEGRADED };
 			char msg[700];
 
-			snprintf(msg, sizeof(msg), "file events unavailable: %s", why);
+			snprintf(msg, sizeof(msg), "file and identity events unavailable: %s", why);
 			ev.message = msg;
-			event__kv_str(&ev, "feature", "file_events");
+			event__kv_str(&ev, "feature", "syscall_events");
 			event__kv_str(&ev, "reason", why);
 			pipeline__system(pl, &ev);
 			bpf_link__destroy(s->sys_link);

@@ -37,6 +37,7 @@ struct {
 } vg_exit_progs SEC(".maps");
 
 #include "sources/ebpf/file.bpf.h"
+#include "sources/ebpf/identity.bpf.h"
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vg_sys_exit, struct pt_regs *regs, long ret)
