@@ -94,3 +94,10 @@ bench: bench-deps
 
 clean:
 	rm -rf .output
+
+# make fuzz: every tests/fuzz/fuzz_*.c target under libFuzzer+ASan+UBSan,
+# FUZZ_SECONDS each (make fuzz FUZZ_SECONDS=60).
+FUZZ_SECONDS ?= 300
+.PHONY: fuzz
+fuzz: test-deps
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
