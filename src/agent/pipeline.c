@@ -325,6 +325,8 @@ static void flush_pending_forks(struct pipeline *pl, uint64_t now, bool all)
 	}
 }
 
+static void check_fileless(struct pipeline *pl, struct proc_entry *e, uint64_t time_boot_ns);
+
 void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t time_boot_ns)
 {
 	struct proc_entry *e = proc_table__lookup(pl->procs, info->pid);
@@ -373,6 +375,8 @@ void pipeline__on_exec(struct pipeline *pl, struct proc_info *info, uint64_t tim
 		cache_block(pl, &e->info);
 		emit_process_created(pl, &e->info, time_boot_ns);
 	}
+	if (!excluded)
+		check_fileless(pl, e, time_boot_ns);
 }
 
 void pipeline__on_exec_excluded(struct pipeline *pl, uint32_t pid)
@@ -632,6 +636,163 @@ void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
 		ev.proc = &unknown;
 	}
 	ev.parent = parent_of(pl, ev.proc);
+	emit(pl, &ev);
+}
+
+#define LIBS_PER_PROCESS_MAX 4096
+
+/* Whether this image already reported the library; records it if not.
+ * Past the cap every library counts as new (reported again, never lost). */
+static bool library_seen(struct proc_entry *e, uint32_t dev, uint64_t ino)
+{
+	uint64_t key = ((uint64_t)dev << 40) ^ ino;
+
+	for (uint32_t i = 0; i < e->nlibs; i++)
+		if (e->libs[i] == key)
+			return true;
+	if (e->nlibs == e->libs_cap) {
+		uint32_t cap = e->libs_cap ? e->libs_cap * 2 : 16;
+		uint64_t *n;
+
+		if (cap > LIBS_PER_PROCESS_MAX)
+			return false;
+		n = realloc(e->libs, cap * sizeof(*n));
+		if (!n)
+			return false;
+		e->libs = n;
+		e->libs_cap = cap;
+	}
+	e->libs[e->nlibs++] = key;
+	return false;
+}
+
+static const char *library_language(const char *path)
+{
+	size_t n = path ? strlen(path) : 0;
+
+	if (n > 4 && (!strcmp(path + n - 4, ".jar") || !strcmp(path + n - 4, ".war")))
+		return "java";
+	if (n > 3 && !strcmp(path + n - 3, ".py"))
+		return "python";
+	return "native";
+}
+
+static void emit_library(struct pipeline *pl, struct proc_entry *e, struct proc_info *p,
+			 const struct mem_op *op, uint64_t time_boot_ns)
+{
+	struct library_op lib = {
+		.path = op->path,
+		.language = library_language(op->path),
+		.addr = op->ret >= 0 ? (uint64_t)op->ret : 0,
+		.dev = op->dev,
+		.ino = op->ino,
+	};
+	struct event ev = {
+		.type = EVT_LIBRARY_LOADED,
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.library = &lib,
+		.proc = p,
+	};
+
+	if (op->ret < 0 || !op->ino || (e && library_seen(e, op->dev, op->ino)))
+		return;
+	if (pl->hasher) {
+		/* the file version the kernel mapped answers from the cache */
+		struct proc_info f = {
+			.pid = p->pid,
+			.mntns = p->mntns,
+			.exe = (char *)op->path,
+			.exe_dev = op->dev,
+			.exe_ino = op->ino,
+			.exe_size = op->size,
+			.exe_mtime_ns = op->mtime_ns,
+			.exe_ctime_ns = op->ctime_ns,
+			.exe_stat_known = true,
+		};
+
+		hasher__lookup(pl->hasher, &f, &lib.hash);
+	}
+	ev.parent = parent_of(pl, p);
+	emit(pl, &ev);
+}
+
+/* At most one event per process and kind per interval; the next one says
+ * how many were suppressed. */
+static bool memory_rate_ok(struct pipeline *pl, struct proc_entry *e, unsigned kind,
+			   uint64_t now, uint32_t *suppressed)
+{
+	uint64_t iv = (uint64_t)pl->cfg->memory_event_interval_ms * 1000000;
+
+	if (!e || kind >= 4 || !iv)
+		return true;
+	if (e->mem_last_ns[kind] && now - e->mem_last_ns[kind] < iv) {
+		e->mem_suppressed[kind]++;
+		return false;
+	}
+	*suppressed = e->mem_suppressed[kind];
+	e->mem_suppressed[kind] = 0;
+	e->mem_last_ns[kind] = now;
+	return true;
+}
+
+void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct mem_op *op,
+			 uint64_t time_boot_ns)
+{
+	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
+	struct proc_info unknown = { .pid = pid, .tid = tid };
+	struct proc_info *p = e ? &e->info : &unknown;
+	struct event ev = {
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.mem = op,
+	};
+	unsigned kind;
+
+	if (pid == pl->self_pid || (e && e->excluded))
+		return;
+	if (e) {
+		refresh_hash(pl, &e->info);
+		cache_block(pl, &e->info);
+	}
+	if (op->kind == MEM_OP_MMAP_EXEC && !op->anonymous) {
+		if (pl->cfg->ev_library)
+			emit_library(pl, e, p, op, time_boot_ns);
+		return;
+	}
+	if (!pl->cfg->ev_memory)
+		return;
+	switch (op->kind) {
+	case MEM_OP_MMAP_EXEC: ev.type = EVT_MEM_EXEC_ANON_MAPPED; kind = 0; break;
+	case MEM_OP_MPROTECT_EXEC: ev.type = EVT_MEM_EXEC_PERMISSION_ADDED; kind = 1; break;
+	case MEM_OP_MEMFD: ev.type = EVT_MEM_MEMFD_CREATED; kind = 2; break;
+	default: return;
+	}
+	if (!memory_rate_ok(pl, e, kind, time_boot_ns, &op->suppressed))
+		return;
+	ev.proc = p;
+	ev.parent = parent_of(pl, p);
+	emit(pl, &ev);
+}
+
+/* An exec of a memfd: a program that never touched the filesystem. */
+static void check_fileless(struct pipeline *pl, struct proc_entry *e, uint64_t time_boot_ns)
+{
+	struct mem_op op = {
+		.kind = MEM_OP_MEMFD,
+		.syscall = "execve",
+		.anonymous = true,
+		.fd = -1,
+		.path = e->info.exe,
+	};
+	struct event ev = {
+		.type = EVT_MEM_FILELESS_EXEC,
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.mem = &op,
+		.proc = &e->info,
+	};
+
+	if (!pl->cfg->ev_memory || !e->info.exe || strncmp(e->info.exe, "/memfd:", 7))
+		return;
+	ev.parent = parent_of(pl, &e->info);
 	emit(pl, &ev);
 }
 

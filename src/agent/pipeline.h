@@ -45,6 +45,11 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
 			   struct identity_op *op, uint64_t time_boot_ns);
 
+/* A memory operation by task tid: executable mappings (libraries when a
+ * file is mapped), exec permission added, memfd created. */
+void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct mem_op *op,
+			 uint64_t time_boot_ns);
+
 /* A process changed credentials (process connector uid/gid events). */
 void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
 			uint32_t gid, uint32_t egid);

@@ -307,8 +307,9 @@ static int parse_answer(const struct parser *p, size_t *pos, struct dns_answer *
 		bool v4 = a->type == DNS_TYPE_A;
 
 		if (rdlen != (v4 ? 4 : 16))
-			return fail(p, -EBADMSG, fixed + 8, "rdlength", "%s record of %u bytes, not %d",
-				    v4 ? "an A" : "an AAAA", rdlen, v4 ? 4 : 16);
+			return fail(p, -EBADMSG, fixed + 8, "rdlength",
+				    "%s record of %u bytes, not %d", v4 ? "an A" : "an AAAA", rdlen,
+				    v4 ? 4 : 16);
 		inet_ntop(v4 ? AF_INET : AF_INET6, p->msg + rd, a->data, sizeof(a->data));
 		break;
 	}

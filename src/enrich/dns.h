@@ -5,7 +5,8 @@
  * reply comes from whoever answers. So the parser checks every length against
  * the buffer, follows compression pointers only backwards and at most
  * DNS_MAX_JUMPS times per name, never allocates and does bounded work: at most
- * a few hundred steps per name, one name per record.
+ * 127 labels and DNS_MAX_JUMPS pointers per name, at most two names per record,
+ * and a question takes at least 5 bytes of input, an answer 11.
  *
  * What is parsed: the header, every question and every answer record. The
  * authority and additional sections (EDNS OPT included) are not read at all:
@@ -13,8 +14,8 @@
  * a capture cut short after the answers still parses.
  *
  * Names are in RFC 4343 presentation form, without the trailing dot, the root
- * as ".", and with the case the sender used (resolvers randomize it, RFC 0x20
- * draft; compare case-insensitively). Label bytes outside 0x21..0x7e become
+ * as ".", and with the case the sender used (resolvers may randomize it, the
+ * "0x20" trick: compare case-insensitively). Label bytes outside 0x21..0x7e become
  * \DDD (decimal), and the bytes special in presentation form, . \ " ( ) ; @ $,
  * are written as \c. A wire name of at most 255 octets can still need up to
  * 1012 characters this way; one that does not fit in DNS_NAME_MAX characters

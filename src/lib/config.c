@@ -68,6 +68,8 @@ static const struct opt opts[] = {
 	{ "events", "environment", OPT_BOOL, FIELD(env_capture), 0, 1, 0, NULL, 0 },
 	{ "events", "file", OPT_BOOL, FIELD(ev_file), 0, 1, 1, NULL, 0 },
 	{ "events", "identity", OPT_BOOL, FIELD(ev_identity), 0, 1, 1, NULL, 0 },
+	{ "events", "memory", OPT_BOOL, FIELD(ev_memory), 0, 1, 1, NULL, 0 },
+	{ "events", "library", OPT_BOOL, FIELD(ev_library), 0, 1, 1, NULL, 0 },
 
 	{ "limits", "max_processes", OPT_COUNT, FIELD(max_processes), 64, 4194304, 32768, NULL, 0 },
 	{ "limits", "max_args_bytes", OPT_SIZE, FIELD(max_args_bytes), 256, 32 * KIB, 4 * KIB,
@@ -76,6 +78,8 @@ static const struct opt opts[] = {
 	  NULL, 0 },
 	{ "limits", "max_path_bytes", OPT_SIZE, FIELD(max_path_bytes), 64, 4 * KIB, 4 * KIB,
 	  NULL, 0 },
+	{ "limits", "memory_event_interval_ms", OPT_MS, FIELD(memory_event_interval_ms), 0, 3600000,
+	  60000, NULL, 0 },
 
 	{ "hashing", "enabled", OPT_BOOL, FIELD(hash_enabled), 0, 1, 1, NULL, 0 },
 	{ "hashing", "max_file_bytes", OPT_SIZE, FIELD(hash_max_file_bytes), 4 * KIB, 64 * GIB,

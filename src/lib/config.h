@@ -37,6 +37,9 @@ struct vigil_config {
 	bool env_capture;	/* environment on process start, default false */
 	bool ev_file;		/* file operations (open, create, rename, ...), default true */
 	bool ev_identity;	/* setuid family and capset, default true */
+	bool ev_memory;		/* executable anonymous memory, exec permission, memfd, default true */
+	bool ev_library;	/* shared libraries loaded, one per (process, library), default true */
+	uint32_t memory_event_interval_ms;	/* per process and kind, default 60000 (0..3600000; 0 = all) */
 
 	/* limits: */
 	uint32_t max_processes;	/* process table entries, default 32768 (64..4194304) */

@@ -8,6 +8,7 @@
 
 #include "model/file_op.h"
 #include "model/identity_op.h"
+#include "model/mem_op.h"
 #include "model/proc.h"
 
 #define VIGIL_SCHEMA_VERSION "1.0.0"
@@ -47,6 +48,13 @@ enum event_type {
 
 	EVT_IDENTITY_CHANGED = 30,
 	EVT_IDENTITY_CHANGE_FAILED = 31,
+
+	EVT_MEM_EXEC_ANON_MAPPED = 60,
+	EVT_MEM_EXEC_PERMISSION_ADDED = 61,
+	EVT_MEM_MEMFD_CREATED = 62,
+	EVT_MEM_FILELESS_EXEC = 63,
+
+	EVT_LIBRARY_LOADED = 70,
 
 	SYS_SERVICE_INIT_STARTED = 1000,
 	SYS_SERVICE_INIT_SUCCESSFUL = 1001,
@@ -102,6 +110,9 @@ struct event {
 	const struct file_op *file;
 	/* Identity events */
 	const struct identity_op *identity;
+	/* Memory and library events */
+	const struct mem_op *mem;
+	const struct library_op *library;
 
 	/* System activity: a human sentence plus details. */
 	const char *message;

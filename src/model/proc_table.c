@@ -38,6 +38,7 @@ struct proc_table *proc_table__new(uint32_t max_entries)
 static void entry_free(struct proc_entry *e)
 {
 	proc_info__clear(&e->info);
+	free(e->libs);
 	free(e);
 }
 
@@ -101,6 +102,7 @@ struct proc_entry *proc_table__insert(struct proc_table *t, struct proc_info *in
 	if (e) {
 		xlist_unlink(t, e);
 		proc_info__clear(&e->info);
+		free(e->libs);
 		memset(e, 0, offsetof(struct proc_entry, hnext));
 		e->xprev = e->xnext = NULL;
 	} else {

@@ -18,6 +18,13 @@ struct proc_entry {
 	uint64_t fork_time_boot_ns;
 	uint64_t exit_boot_ns;
 	uint32_t threads;	/* live threads created since we knew it */
+	/* Libraries reported for this image: (dev, ino) keys, owned, bounded;
+	 * reset on exec. */
+	uint64_t *libs;
+	uint32_t nlibs, libs_cap;
+	/* Memory events rate limit, per kind: last report and repeats since. */
+	uint64_t mem_last_ns[4];
+	uint32_t mem_suppressed[4];
 	/* private */
 	struct proc_entry *hnext;
 	struct proc_entry *xprev, *xnext;	/* exited FIFO */

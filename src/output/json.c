@@ -657,6 +657,113 @@ static void jw_identity(struct jw *w, const struct identity_op *op)
 	jw_raw(w, "}", 1);
 }
 
+static void jw_prot(struct jw *w, uint32_t prot)
+{
+	static const char *const names[] = { "PROT_READ", "PROT_WRITE", "PROT_EXEC" };
+	int k = 0;
+
+	jw_raw(w, "[", 1);
+	for (unsigned i = 0; i < 3; i++) {
+		if (!(prot & (1u << i)))
+			continue;
+		if (k++)
+			jw_raw(w, ",", 1);
+		jw_str(w, names[i]);
+	}
+	jw_raw(w, "]", 1);
+}
+
+static void jw_memory(struct jw *w, const struct mem_op *m)
+{
+	char tmp[32];
+	int n = 0;
+	bool ok = m->ret >= 0;
+	bool memfd = m->kind == MEM_OP_MEMFD;
+
+	jw_raw(w, "{", 1);
+	jw_opt_str(w, &n, "memory_operation", m->syscall);
+	jw_opt_str(w, &n, "memory_result", ok ? "success" : "failure");
+	jw_key(w, &n, "memory_errno");
+	if (ok) {
+		jw_lit(w, "null");
+		jw_opt_str(w, &n, "memory_error_name", NULL);
+	} else {
+		jw_int(w, -m->ret);
+		jw_opt_str(w, &n, "memory_error_name", strerrorname_np((int)-m->ret));
+	}
+	jw_key(w, &n, "memory_address");
+	if (memfd) {
+		jw_lit(w, "null");
+	} else {
+		snprintf(tmp, sizeof(tmp), "0x%llx", (unsigned long long)m->addr);
+		jw_str(w, tmp);
+	}
+	jw_key(w, &n, "memory_length");
+	if (memfd)
+		jw_lit(w, "null");
+	else
+		jw_uint(w, m->len);
+	jw_key(w, &n, "memory_protection");
+	if (memfd)
+		jw_lit(w, "null");
+	else
+		jw_prot(w, m->prot);
+	jw_key(w, &n, "memory_writable_and_executable");
+	jw_lit(w, !memfd && m->writable ? "true" : "false");
+	jw_key(w, &n, "memory_anonymous");
+	jw_lit(w, m->anonymous ? "true" : "false");
+	jw_opt_str(w, &n, "memory_file_path", memfd ? NULL : m->path);
+	jw_opt_str(w, &n, "memory_memfd_name", memfd ? m->path : NULL);
+	jw_key(w, &n, "memory_fd");
+	if (memfd && ok && m->fd >= 0)
+		jw_int(w, m->fd);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "memory_suppressed_count");
+	jw_uint(w, m->suppressed);
+	jw_raw(w, "}", 1);
+}
+
+static void jw_library(struct jw *w, const struct library_op *l)
+{
+	char tmp[32];
+	int n = 0;
+	bool ok = l->hash.status == HASH_OK;
+
+	jw_raw(w, "{", 1);
+	jw_opt_str(w, &n, "library_path", l->path);
+	jw_opt_str(w, &n, "library_language", l->language);
+	jw_opt_str(w, &n, "library_hash_sha256", ok ? l->hash.sha256 : NULL);
+	jw_opt_str(w, &n, "library_hash_status", hash_status_name(l->hash.status));
+	jw_key(w, &n, "library_size_bytes");
+	if (l->hash.size)
+		jw_uint(w, l->hash.size);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "library_inode");
+	if (l->ino)
+		jw_uint(w, l->ino);
+	else
+		jw_lit(w, "null");
+	jw_key(w, &n, "library_device");
+	if (l->dev) {
+		snprintf(tmp, sizeof(tmp), "%u:%u", l->dev >> 20, l->dev & 0xfffff);
+		jw_str(w, tmp);
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_key(w, &n, "library_mapped_address");
+	if (l->addr) {
+		snprintf(tmp, sizeof(tmp), "0x%llx", (unsigned long long)l->addr);
+		jw_str(w, tmp);
+	} else {
+		jw_lit(w, "null");
+	}
+	jw_opt_str(w, &n, "library_package", l->package);
+	jw_opt_str(w, &n, "library_package_version", l->package_version);
+	jw_raw(w, "}", 1);
+}
+
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns)
 {
 	size_t start = out->len;
@@ -687,6 +794,10 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	if (strcmp(ti->family, "file") == 0 && (!ev->file || !ev->proc))
 		return -EINVAL;
 	if (strcmp(ti->family, "identity") == 0 && (!ev->identity || !ev->proc))
+		return -EINVAL;
+	if (strcmp(ti->family, "memory") == 0 && (!ev->mem || !ev->proc))
+		return -EINVAL;
+	if (strcmp(ti->family, "library") == 0 && (!ev->library || !ev->proc))
 		return -EINVAL;
 
 	jw_raw(&w, "{\"message_header\":", 18);
@@ -734,6 +845,12 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	} else if (strcmp(ti->family, "identity") == 0) {
 		jw_key(&w, &n, "identity_details");
 		jw_identity(&w, ev->identity);
+	} else if (strcmp(ti->family, "memory") == 0) {
+		jw_key(&w, &n, "memory_details");
+		jw_memory(&w, ev->mem);
+	} else if (strcmp(ti->family, "library") == 0) {
+		jw_key(&w, &n, "library_details");
+		jw_library(&w, ev->library);
 	}
 	jw_raw(&w, "}}\n", 3);
 	if (w.err)

@@ -750,9 +750,27 @@ static int write_catalogue(FILE *f, struct output_ctx *ctx, struct proc_info *p,
 			  .cap_effective = 0x1ffffffffffULL },
 		};
 
+		static const struct mem_op mops[2] = {
+			{ .kind = MEM_OP_MMAP_EXEC, .syscall = "mmap", .ret = 0x7f0000000000,
+			  .addr = 0x7f0000000000, .len = 4096, .prot = 7, .anonymous = true,
+			  .writable = true, .suppressed = 3 },
+			{ .kind = MEM_OP_MEMFD, .syscall = "memfd_create", .ret = 5, .fd = 5,
+			  .anonymous = true, .path = "payload" },
+		};
+		static const struct library_op lops[2] = {
+			{ .path = "/usr/lib/x86_64-linux-gnu/libc.so.6", .language = "native",
+			  .addr = 0x7f0000001000, .dev = (254u << 20), .ino = 7,
+			  .hash = { .status = HASH_OK, .size = 10,
+				    .sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" } },
+			{ .path = "/opt/app.jar", .language = "java",
+			  .hash = { .status = HASH_PENDING } },
+		};
+
 		memset(&ev, 0, sizeof(ev));
 		ev.file = &fops[i % 2];
 		ev.identity = &iops[i % 2];
+		ev.mem = &mops[i % 2];
+		ev.library = &lops[i % 2];
 		ev.type = all[i].type;
 		ev.time_ns = 1763771506905224659ULL + i;
 		ev.proc = strcmp(all[i].family, "system") ? p : NULL;

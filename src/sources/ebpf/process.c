@@ -19,6 +19,8 @@
 #include "sources/ebpf/file_rec.h"
 #include "sources/ebpf/identity.h"
 #include "sources/ebpf/identity_rec.h"
+#include "sources/ebpf/memory.h"
+#include "sources/ebpf/memory_rec.h"
 
 #include "process.skel.h"
 #include "syscalls.skel.h"
@@ -67,6 +69,8 @@ static uint32_t kernel_types(const struct vigil_config *cfg)
 		t |= VG_TYPE_FILE;
 	/* identity records also keep the table's credentials right */
 	t |= VG_TYPE_IDENTITY;
+	if (cfg->ev_memory || cfg->ev_library)
+		t |= VG_TYPE_MEMORY;
 	return t;
 }
 
@@ -257,6 +261,9 @@ static int handle_record(void *ctx, void *data, size_t size)
 	case VG_REC_IDENTITY:
 		err = identity_rec__handle(s->pl, data, size);
 		break;
+	case VG_REC_MEM:
+		err = memory_rec__handle(s->pl, data, size);
+		break;
 	case VG_REC_FORK: {
 		const struct vg_fork *f = data;
 		struct proc_info p = { 0 };
@@ -341,6 +348,9 @@ static int fill_exit_table(struct ebpf_source *s)
 		{ SYS_setfsuid, k->progs.vg_exit_setfsuid },
 		{ SYS_setfsgid, k->progs.vg_exit_setfsgid },
 		{ SYS_capset, k->progs.vg_exit_capset },
+		{ SYS_mmap, k->progs.vg_exit_mmap },
+		{ SYS_mprotect, k->progs.vg_exit_mprotect },
+		{ SYS_memfd_create, k->progs.vg_exit_memfd_create },
 	};
 	int mfd = bpf_map__fd(k->maps.vg_exit_progs);
 

@@ -38,6 +38,7 @@ struct {
 
 #include "sources/ebpf/file.bpf.h"
 #include "sources/ebpf/identity.bpf.h"
+#include "sources/ebpf/memory.bpf.h"
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vg_sys_exit, struct pt_regs *regs, long ret)
