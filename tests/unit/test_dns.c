@@ -642,7 +642,8 @@ static void test_labels(void)
 
 static void test_escapes(void)
 {
-	static const uint8_t odd[] = { 'a', '.', 'b', 0, ' ', 0xff, '\\', '"', '-', '_', '*', 0x7f };
+	static const uint8_t odd[] = { 'a', '.',  'b', 0,   ' ', 0xff,
+				       '\\', '"', '-', '_', '*', 0x7f };
 	uint8_t ff[63];
 	size_t n;
 

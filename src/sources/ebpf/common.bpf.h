@@ -111,13 +111,19 @@ static long vg_path_step(__u32 i, void *ctx)
 	struct mount *mnt = w->mnt;
 	struct qstr name;
 	__u32 zero = 0, len, off;
+	bool pseudo = false;
 
 	s = bpf_map_lookup_elem(&vg_path_scratch, &zero);
 	if (!s)
 		return 1;
 	mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
 	parent = BPF_CORE_READ(dentry, d_parent);
-	if (dentry == mnt_root || dentry == parent) {
+	/* A pseudo file (memfd, anon inodes) is a disconnected dentry, its own
+	 * parent but not a mount root: its name is the whole path, as d_path()
+	 * prints "/memfd:name". */
+	if (dentry == parent && dentry != mnt_root)
+		pseudo = true;
+	else if (dentry == mnt_root || dentry == parent) {
 		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
 
 		if (dentry == mnt_root && mnt != mnt_parent) {
@@ -141,6 +147,10 @@ static long vg_path_step(__u32 i, void *ctx)
 	s->buf[off & (2 * VG_PATH_MAX - 1)] = '/';
 	w->off = off;
 	w->dentry = parent;
+	if (pseudo) {
+		w->complete = true;
+		return 1;
+	}
 	return 0;
 }
 
