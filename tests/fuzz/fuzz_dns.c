@@ -92,10 +92,12 @@ static void check_text(const char *s)
 
 static void check_answer(const struct dns_answer *a)
 {
+	char tmp[DNS_TYPE_NAME_LEN];
 	unsigned char addr[16];
 	const char *sp;
 
 	check_name(a->name);
+	need(dns__type_name(a->type, tmp, sizeof(tmp))[0] != '\0');
 	check_terminated(a->data);
 	switch (a->type) {
 	case DNS_TYPE_A:
@@ -140,6 +142,7 @@ static int run(const uint8_t *buf, size_t len, bool tcp, struct dns_message *m)
 	need(m->qdcount <= DNS_MAX_QUESTIONS && m->ancount <= DNS_MAX_ANSWERS);
 	need(m->qdcount <= m->qd_total && m->ancount <= m->an_total);
 	need(m->qd_total <= 65535 && m->an_total <= 65535);
+	need(m->opcode <= 15 && m->rcode <= 15 && dns__rcode_name(m->rcode)[0] != 'U');
 	if (rc == 0) {
 		need(m->qdcount == (m->qd_total < DNS_MAX_QUESTIONS ? m->qd_total :
 				    DNS_MAX_QUESTIONS));

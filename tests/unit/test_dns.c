@@ -239,6 +239,16 @@ static void test_mx(void)
 	put16(&m, 10);
 	CHECK_INT(parse(&m), -EBADMSG);
 	CHECK(err_has("answer 1 rdata at offset 41"));
+
+	/* A broken name inside the rdata. */
+	header(&m, 9, QR, 1, 1);
+	question(&m, "example.com", 15);
+	put16(&m, 0xc00c);
+	rr(&m, 15, 300, 4);
+	put16(&m, 10);
+	put16(&m, 0xc02b);
+	CHECK_INT(parse(&m), -ELOOP);
+	CHECK(err_has("answer 1 rdata at offset 43: compression pointer to offset 43 loops"));
 }
 
 static void test_txt(void)
@@ -275,6 +285,28 @@ static void test_txt(void)
 	CHECK_INT(parse(&m), 0);
 	CHECK_INT(strlen(out.an[0].data), 252);
 	CHECK_STR(out.an[0].data + 248, "\\001");
+
+	/* Cuts before a two- and a one-character escape. */
+	memset(many, 'a', sizeof(many));
+	many[254] = '"';
+	header(&m, 3, QR, 1, 1);
+	question(&m, "example.com", 16);
+	put16(&m, 0xc00c);
+	rr(&m, 16, 60, 256);
+	put_label(&m, many, sizeof(many));
+	CHECK_INT(parse(&m), 0);
+	CHECK_INT(strlen(out.an[0].data), 254);
+	memset(many, '"', 127);
+	many[127] = 'a';
+	many[128] = 'b';
+	header(&m, 3, QR, 1, 1);
+	question(&m, "example.com", 16);
+	put16(&m, 0xc00c);
+	rr(&m, 16, 60, 130);
+	put_label(&m, many, 129);
+	CHECK_INT(parse(&m), 0);
+	CHECK_INT(strlen(out.an[0].data), 255);
+	CHECK_STR(out.an[0].data + 252, "\\\"a");
 
 	/* The string claims more than the rdata holds. */
 	header(&m, 3, QR, 1, 1);
