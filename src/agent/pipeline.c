@@ -52,6 +52,8 @@ struct pipeline {
 	struct users *users;
 	struct buf line;
 	struct buf block;	/* scratch for cache_block */
+	struct watch_fd *watch_fds;	/* WATCH_FDS_MAX slots */
+	uint32_t nwatch_fds;
 	uint32_t self_pid;
 
 	struct pending_fork *pending;	/* FIFO ring, deadlines ascending */
@@ -558,8 +560,116 @@ static enum event_type file_event_type(const struct file_op *op)
 	case FILE_OP_LINK: return EVT_FILE_LINK_CREATED;
 	case FILE_OP_SYMLINK: return EVT_FILE_SYMLINK_CREATED;
 	case FILE_OP_MKDIR: return EVT_DIRECTORY_CREATED;
+	case FILE_OP_CLOSE_WRITTEN: return EVT_FILE_CONTENT_CHANGED;
 	}
 	return EVT_FILE_OPENED;
+}
+
+/* (pid, fd) of files under watch_paths opened for writing → their path, so
+ * the close can name the file and hash it. Bounded; a full table drops the
+ * watch (counted) rather than growing. */
+#define WATCH_FDS_MAX 16384
+
+struct watch_fd {
+	uint64_t key;		/* pid << 32 | fd; 0 = free */
+	char *path;
+};
+
+static uint64_t watch_key(uint32_t pid, uint32_t fd)
+{
+	return ((uint64_t)pid << 32) | fd | (1ull << 63);	/* never 0 */
+}
+
+static struct watch_fd *watch_slot(struct pipeline *pl, uint64_t key, bool insert)
+{
+	uint32_t i = (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 50) & (WATCH_FDS_MAX - 1);
+
+	for (uint32_t n = 0; n < WATCH_FDS_MAX; n++, i = (i + 1) & (WATCH_FDS_MAX - 1)) {
+		if (pl->watch_fds[i].key == key)
+			return &pl->watch_fds[i];
+		if (!pl->watch_fds[i].key)
+			return insert ? &pl->watch_fds[i] : NULL;
+	}
+	return NULL;
+}
+
+static void watch_remove(struct pipeline *pl, struct watch_fd *w)
+{
+	/* backward-shift deletion keeps linear probing chains intact */
+	uint32_t i = (uint32_t)(w - pl->watch_fds), j = i;
+
+	free(w->path);
+	w->path = NULL;
+	w->key = 0;
+	for (;;) {
+		uint32_t home;
+
+		j = (j + 1) & (WATCH_FDS_MAX - 1);
+		if (!pl->watch_fds[j].key)
+			break;
+		home = (uint32_t)((pl->watch_fds[j].key * 0x9e3779b97f4a7c15ull) >> 50) &
+		       (WATCH_FDS_MAX - 1);
+		if (((j - home) & (WATCH_FDS_MAX - 1)) >= ((j - i) & (WATCH_FDS_MAX - 1))) {
+			pl->watch_fds[i] = pl->watch_fds[j];
+			pl->watch_fds[j].key = 0;
+			pl->watch_fds[j].path = NULL;
+			i = j;
+		}
+	}
+	pl->nwatch_fds--;
+}
+
+static bool path_matches(const struct str_list *l, const char *path)
+{
+	for (unsigned i = 0; path && i < l->count; i++)
+		if (fnmatch(l->items[i], path, FNM_LEADING_DIR) == 0)
+			return true;
+	return false;
+}
+
+static void watch_open(struct pipeline *pl, uint32_t pid, const struct file_op *op)
+{
+	struct watch_fd *w;
+	uint64_t key;
+
+	if (op->kind != FILE_OP_OPEN || op->ret < 0 || !(op->flags & 3) || !op->path ||
+	    !path_matches(&pl->cfg->watch_paths, op->path))
+		return;
+	key = watch_key(pid, (uint32_t)op->ret);
+	w = pl->nwatch_fds < WATCH_FDS_MAX * 3 / 4 ? watch_slot(pl, key, true) : NULL;
+	if (!w) {
+		pipeline__count_drop(pl, "content_watch_table_full", 1);
+		return;
+	}
+	if (w->key != key)
+		pl->nwatch_fds++;
+	free(w->path);
+	w->key = key;
+	w->path = strdup(op->path);
+}
+
+static const char *library_language(const char *path);
+static void emit_library(struct pipeline *pl, struct proc_entry *e, struct proc_info *p,
+			 const struct mem_op *op, uint64_t time_boot_ns);
+
+/* A .jar or .py a process opened: a dependency, like a shared object. */
+static void dependency_open(struct pipeline *pl, struct proc_entry *e, const struct file_op *op,
+			    uint64_t time_boot_ns)
+{
+	const char *lang;
+	struct mem_op m = { 0 };
+
+	if (!e || !pl->cfg->ev_library || op->kind != FILE_OP_OPEN || op->ret < 0 || !op->path ||
+	    !op->ino)
+		return;
+	lang = library_language(op->path);
+	if (!strcmp(lang, "native"))
+		return;
+	m.kind = MEM_OP_MMAP_EXEC;
+	m.path = op->path;
+	m.dev = op->dev;
+	m.ino = op->ino;
+	emit_library(pl, e, &e->info, &m, time_boot_ns);
 }
 
 void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct file_op *op,
@@ -573,8 +683,30 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 		.file = op,
 	};
 
-	if (!pl->cfg->ev_file || pid == pl->self_pid || (e && e->excluded))
+	struct file_op closed;
+	struct proc_hashes hash;
+
+	if (pid == pl->self_pid || (e && e->excluded))
 		return;
+	if (op->kind == FILE_OP_CLOSE_WRITTEN) {
+		struct watch_fd *w = watch_slot(pl, watch_key(pid, (uint32_t)op->flags), false);
+
+		if (!w)
+			return;	/* not under watch_paths */
+		closed = *op;
+		closed.path = w->path;
+		closed.hash = &hash;
+		memset(&hash, 0, sizeof(hash));
+		if (pl->hasher)
+			hasher__lookup_path(pl->hasher, w->path, &hash);
+		ev.file = &closed;
+	} else {
+		watch_open(pl, pid, op);
+		dependency_open(pl, e, op, time_boot_ns);
+	}
+	if (!pl->cfg->ev_file || path_matches(&pl->cfg->exclude_paths, ev.file->path) ||
+	    path_matches(&pl->cfg->exclude_paths, ev.file->path2))
+		goto out;
 	if (e) {
 		refresh_hash(pl, &e->info);
 		cache_block(pl, &e->info);
@@ -584,6 +716,13 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 	}
 	ev.parent = parent_of(pl, ev.proc);
 	emit(pl, &ev);
+out:
+	if (op->kind == FILE_OP_CLOSE_WRITTEN) {
+		struct watch_fd *w = watch_slot(pl, watch_key(pid, (uint32_t)op->flags), false);
+
+		if (w)
+			watch_remove(pl, w);
+	}
 }
 
 void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
@@ -773,6 +912,80 @@ void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct
 	emit(pl, &ev);
 }
 
+static enum event_type net_event_type(const struct net_op *op)
+{
+	switch (op->kind) {
+	case NET_OP_BIND: return EVT_NET_BIND;
+	case NET_OP_LISTEN: return EVT_NET_LISTEN;
+	case NET_OP_CONNECT: return EVT_NET_CONNECT;
+	case NET_OP_ACCEPT: return EVT_NET_ACCEPT;
+	case NET_OP_TCP_CREATED: return EVT_NET_CONNECTION_CREATED;
+	case NET_OP_TCP_TERMINATED: return EVT_NET_CONNECTION_TERMINATED;
+	case NET_OP_TCP_STATE: return EVT_NET_TCP_STATE_CHANGE;
+	}
+	return EVT_NET_CONNECT;
+}
+
+/* The process block of a network or DNS event. A connection's owner may be
+ * unknown (pid 0) or gone from the table: its ids are then unknown, not
+ * root's. Returns NULL when the process is excluded. */
+static const struct proc_info *net_proc(struct pipeline *pl, uint32_t pid, uint32_t tid,
+					struct proc_info *unknown)
+{
+	struct proc_entry *e = pid ? proc_table__lookup(pl->procs, pid) : NULL;
+
+	if ((pid && pid == pl->self_pid) || (e && e->excluded))
+		return NULL;
+	if (e) {
+		refresh_hash(pl, &e->info);
+		cache_block(pl, &e->info);
+		return &e->info;
+	}
+	*unknown = (struct proc_info){ .pid = pid, .tid = tid };
+	unknown->uid = unknown->gid = unknown->euid = unknown->egid = PROC_ID_UNSET;
+	unknown->auid = PROC_ID_UNSET;
+	return unknown;
+}
+
+void pipeline__on_net(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct net_op *op,
+		      uint64_t time_boot_ns)
+{
+	struct proc_info unknown;
+	struct event ev = {
+		.type = net_event_type(op),
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.net = op,
+	};
+
+	if (!pl->cfg->ev_network ||
+	    (op->kind == NET_OP_TCP_STATE && !pl->cfg->ev_tcp_state_changes))
+		return;
+	ev.proc = net_proc(pl, pid, tid, &unknown);
+	if (!ev.proc)
+		return;
+	ev.parent = parent_of(pl, ev.proc);
+	emit(pl, &ev);
+}
+
+void pipeline__on_dns(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct dns_op *op,
+		      uint64_t time_boot_ns)
+{
+	struct proc_info unknown;
+	struct event ev = {
+		.type = op->answer ? EVT_DNS_ANSWER : EVT_DNS_QUERY,
+		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
+		.dns = op,
+	};
+
+	if (!pl->cfg->ev_dns)
+		return;
+	ev.proc = net_proc(pl, pid, tid, &unknown);
+	if (!ev.proc)
+		return;
+	ev.parent = parent_of(pl, ev.proc);
+	emit(pl, &ev);
+}
+
 /* An exec of a memfd: a program that never touched the filesystem. */
 static void check_fileless(struct pipeline *pl, struct proc_entry *e, uint64_t time_boot_ns)
 {
@@ -836,7 +1049,8 @@ struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx
 	output_ctx__set_clock(octx, boot_to_real_offset());
 	pl->procs = proc_table__new(cfg->max_processes);
 	pl->pending = calloc(MAX_PENDING_FORKS, sizeof(*pl->pending));
-	if (!pl->procs || !pl->pending) {
+	pl->watch_fds = calloc(WATCH_FDS_MAX, sizeof(*pl->watch_fds));
+	if (!pl->procs || !pl->pending || !pl->watch_fds) {
 		snprintf(err, errlen, "out of memory for the process table");
 		goto fail;
 	}
@@ -873,6 +1087,10 @@ void pipeline__free(struct pipeline *pl)
 	users__free(pl->users);
 	proc_table__free(pl->procs);
 	free(pl->pending);
+	if (pl->watch_fds)
+		for (uint32_t i = 0; i < WATCH_FDS_MAX; i++)
+			free(pl->watch_fds[i].path);
+	free(pl->watch_fds);
 	buf__free(&pl->line);
 	buf__free(&pl->block);
 	free(pl);

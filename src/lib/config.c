@@ -70,6 +70,10 @@ static const struct opt opts[] = {
 	{ "events", "identity", OPT_BOOL, FIELD(ev_identity), 0, 1, 1, NULL, 0 },
 	{ "events", "memory", OPT_BOOL, FIELD(ev_memory), 0, 1, 1, NULL, 0 },
 	{ "events", "library", OPT_BOOL, FIELD(ev_library), 0, 1, 1, NULL, 0 },
+	{ "events", "network", OPT_BOOL, FIELD(ev_network), 0, 1, 1, NULL, 0 },
+	{ "events", "tcp_state_changes", OPT_BOOL, FIELD(ev_tcp_state_changes), 0, 1, 0, NULL, 0 },
+	{ "events", "dns", OPT_BOOL, FIELD(ev_dns), 0, 1, 1, NULL, 0 },
+	{ "events", "watch_paths", OPT_LIST, FIELD(watch_paths), 0, 4096, 0, NULL, OF_NONEMPTY },
 
 	{ "limits", "max_processes", OPT_COUNT, FIELD(max_processes), 64, 4194304, 32768, NULL, 0 },
 	{ "limits", "max_args_bytes", OPT_SIZE, FIELD(max_args_bytes), 256, 32 * KIB, 4 * KIB,
@@ -93,6 +97,7 @@ static const struct opt opts[] = {
 	  OF_NONEMPTY | OF_COMM },
 	{ "exclusions", "process_paths", OPT_LIST, FIELD(exclude_process_paths), 0, 4096, 0, NULL,
 	  OF_NONEMPTY },
+	{ "exclusions", "paths", OPT_LIST, FIELD(exclude_paths), 0, 4096, 0, NULL, OF_NONEMPTY },
 
 	{ "redaction", "secret_env_patterns", OPT_LIST, FIELD(secret_env_patterns), 0, 255, 0,
 	  NULL, OF_NONEMPTY },
@@ -119,6 +124,10 @@ static const char *const sections[] = {
 };
 
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+static const char *const default_watch_paths[] = {
+	"/etc", "/root/.ssh", "/home/*/.ssh", "/usr/bin", "/usr/sbin", "/usr/lib", "/boot",
+};
 
 static const char *const default_secret_patterns[] = {
 	"*TOKEN*", "*SECRET*", "*PASSWORD*", "*PASSWD*", "*KEY*", "*CREDENTIAL*",
@@ -235,6 +244,14 @@ int config__defaults(struct vigil_config *cfg)
 		struct str_list *l = &cfg->secret_env_patterns;
 
 		l->items[l->count] = strdup(default_secret_patterns[i]);
+		if (!l->items[l->count])
+			goto nomem;
+		l->count++;
+	}
+	for (size_t i = 0; i < sizeof(default_watch_paths) / sizeof(char *); i++) {
+		struct str_list *l = &cfg->watch_paths;
+
+		l->items[l->count] = strdup(default_watch_paths[i]);
 		if (!l->items[l->count])
 			goto nomem;
 		l->count++;

@@ -39,6 +39,9 @@ struct vigil_config {
 	bool ev_identity;	/* setuid family and capset, default true */
 	bool ev_memory;		/* executable anonymous memory, exec permission, memfd, default true */
 	bool ev_library;	/* shared libraries loaded, one per (process, library), default true */
+	bool ev_network;	/* bind/listen/connect/accept, TCP created/terminated, default true */
+	bool ev_tcp_state_changes;	/* every TCP state transition, default false */
+	bool ev_dns;		/* DNS queries and answers (port 53), default true */
 	uint32_t memory_event_interval_ms;	/* per process and kind, default 60000 (0..3600000; 0 = all) */
 
 	/* limits: */
@@ -56,6 +59,8 @@ struct vigil_config {
 	/* exclusions: */
 	struct str_list exclude_process_names;	/* comm, exact */
 	struct str_list exclude_process_paths;	/* exe, glob(3) pattern */
+	struct str_list exclude_paths;	/* file events on these paths (fnmatch, leading dir) */
+	struct str_list watch_paths;	/* content change on close-after-write, default /etc, ~/.ssh */
 
 	/* redaction: */
 	struct str_list secret_env_patterns;	/* fnmatch, case-insensitive on the name */

@@ -9,6 +9,7 @@
 #include "model/file_op.h"
 #include "model/identity_op.h"
 #include "model/mem_op.h"
+#include "model/net_op.h"
 #include "model/proc.h"
 
 #define VIGIL_SCHEMA_VERSION "1.0.0"
@@ -45,9 +46,21 @@ enum event_type {
 	EVT_FILE_SYMLINK_CREATED = 18,
 	EVT_DIRECTORY_CREATED = 19,
 	EVT_DIRECTORY_DELETED = 20,
+	EVT_FILE_CONTENT_CHANGED = 21,
 
 	EVT_IDENTITY_CHANGED = 30,
 	EVT_IDENTITY_CHANGE_FAILED = 31,
+
+	EVT_NET_BIND = 40,
+	EVT_NET_LISTEN = 41,
+	EVT_NET_CONNECT = 42,
+	EVT_NET_ACCEPT = 43,
+	EVT_NET_CONNECTION_CREATED = 44,
+	EVT_NET_CONNECTION_TERMINATED = 45,
+	EVT_NET_TCP_STATE_CHANGE = 46,
+
+	EVT_DNS_QUERY = 50,
+	EVT_DNS_ANSWER = 51,
 
 	EVT_MEM_EXEC_ANON_MAPPED = 60,
 	EVT_MEM_EXEC_PERMISSION_ADDED = 61,
@@ -113,6 +126,9 @@ struct event {
 	/* Memory and library events */
 	const struct mem_op *mem;
 	const struct library_op *library;
+	/* Network and DNS events */
+	const struct net_op *net;
+	const struct dns_op *dns;
 
 	/* System activity: a human sentence plus details. */
 	const char *message;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "model/proc.h"
+
 enum file_op_kind {
 	FILE_OP_OPEN = 1,
 	FILE_OP_UNLINK,
@@ -17,6 +19,7 @@ enum file_op_kind {
 	FILE_OP_LINK,
 	FILE_OP_SYMLINK,
 	FILE_OP_MKDIR,
+	FILE_OP_CLOSE_WRITTEN,	/* fd (in flags) opened for writing was closed */
 };
 
 struct file_op {
@@ -35,6 +38,8 @@ struct file_op {
 	const char *path;	/* absolute when resolved; the target text for symlink */
 	const char *path2;	/* rename/link: new name; symlink: the link's path */
 	bool path_truncated;
+	/* content change: the file's hashes after the close (pipeline) */
+	const struct proc_hashes *hash;
 };
 
 #endif

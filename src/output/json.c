@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "enrich/dns.h"
 #include "model/fields.h"
 #include "output/json.h"
 
@@ -509,6 +510,8 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	jw_key(w, &n, "file_descriptor");
 	if (f->kind == FILE_OP_OPEN && ok)
 		jw_int(w, f->ret);
+	else if (f->kind == FILE_OP_CLOSE_WRITTEN)
+		jw_uint(w, f->flags);
 	else
 		jw_lit(w, "null");
 	jw_key(w, &n, "file_open_flags");
@@ -552,7 +555,7 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	else
 		jw_lit(w, "null");
 	jw_key(w, &n, "file_syscall_flags");
-	if (f->kind != FILE_OP_OPEN && f->flags)
+	if (f->kind != FILE_OP_OPEN && f->kind != FILE_OP_CLOSE_WRITTEN && f->flags)
 		jw_uint(w, f->flags);
 	else
 		jw_lit(w, "null");
@@ -568,6 +571,18 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	} else {
 		jw_lit(w, "null");
 	}
+	/* content change: the file after the close */
+	bool hashed = f->hash && f->hash->status == HASH_OK;
+
+	jw_opt_str(w, &n, "file_hash_status", f->hash ? hash_status_name(f->hash->status) : NULL);
+	jw_opt_str(w, &n, "file_hash_sha256", hashed ? f->hash->sha256 : NULL);
+	jw_opt_str(w, &n, "file_hash_sha1", hashed ? f->hash->sha1 : NULL);
+	jw_opt_str(w, &n, "file_hash_md5", hashed ? f->hash->md5 : NULL);
+	jw_key(w, &n, "file_size_bytes");
+	if (f->hash && f->hash->size)
+		jw_uint(w, f->hash->size);
+	else
+		jw_lit(w, "null");
 	jw_raw(w, "}", 1);
 }
 
@@ -764,6 +779,178 @@ static void jw_library(struct jw *w, const struct library_op *l)
 	jw_raw(w, "}", 1);
 }
 
+static void jw_uint_or_null(struct jw *w, int *n, const char *key, bool has, uint64_t v)
+{
+	jw_key(w, n, key);
+	if (has)
+		jw_uint(w, v);
+	else
+		jw_lit(w, "null");
+}
+
+static void jw_bool_or_null(struct jw *w, int *n, const char *key, bool has, bool v)
+{
+	jw_key(w, n, key);
+	jw_lit(w, !has ? "null" : v ? "true" : "false");
+}
+
+static void jw_id_hex(struct jw *w, int *n, const char *key, uint64_t id)
+{
+	char tmp[24];
+
+	jw_key(w, n, key);
+	if (!id) {
+		jw_lit(w, "null");
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%016llx", (unsigned long long)id);
+	jw_str(w, tmp);
+}
+
+static void jw_time_or_null(struct jw *w, int *n, const char *key, uint64_t real_ns)
+{
+	jw_key(w, n, key);
+	if (real_ns)
+		jw_time(w, real_ns);
+	else
+		jw_lit(w, "null");
+}
+
+static void jw_network(struct jw *w, const struct event *ev)
+{
+	const struct net_op *op = ev->net;
+	bool lifecycle = op->kind >= NET_OP_TCP_CREATED;
+	bool is_unix = op->family && strcmp(op->family, "AF_UNIX") == 0;
+	bool stats = op->has_tcp_stats;
+	int n = 0;
+
+	jw_raw(w, "{", 1);
+	jw_opt_str(w, &n, "network_operation", lifecycle ? "tcp_state_change" : op->syscall);
+	jw_key(w, &n, "network_result");
+	if (lifecycle)
+		jw_lit(w, "null");
+	else
+		jw_str(w, op->ret >= 0 ? "success" : op->ret == -EINPROGRESS ? "in_progress"
+									: "failure");
+	jw_key(w, &n, "network_errno");
+	if (!lifecycle && op->ret < 0) {
+		jw_int(w, -op->ret);
+		jw_opt_str(w, &n, "network_error_name", strerrorname_np((int)-op->ret));
+	} else {
+		jw_lit(w, "null");
+		jw_opt_str(w, &n, "network_error_name", NULL);
+	}
+	jw_uint_or_null(w, &n, "network_file_descriptor", op->fd >= 0, (uint64_t)op->fd);
+	jw_opt_str(w, &n, "network_family", op->family);
+	jw_opt_str(w, &n, "network_socket_type", op->socket_type);
+	jw_opt_str(w, &n, "network_protocol", op->protocol);
+	jw_opt_str(w, &n, "network_local_address", op->local_address);
+	jw_uint_or_null(w, &n, "network_local_port", op->has_local_port, op->local_port);
+	jw_bool_or_null(w, &n, "network_local_abstract", is_unix && op->local_address,
+			op->local_abstract);
+	jw_opt_str(w, &n, "network_remote_address", op->remote_address);
+	jw_uint_or_null(w, &n, "network_remote_port", op->has_remote_port, op->remote_port);
+	jw_bool_or_null(w, &n, "network_remote_abstract", is_unix && op->remote_address,
+			op->remote_abstract);
+	jw_uint_or_null(w, &n, "network_listen_backlog", op->has_backlog, op->backlog);
+	jw_id_hex(w, &n, "network_socket_id", op->socket_id);
+	jw_opt_str(w, &n, "network_direction", op->direction);
+	jw_opt_str(w, &n, "tcp_connection_state", op->tcp_new_state);
+	jw_opt_str(w, &n, "tcp_previous_state", op->tcp_old_state);
+	jw_uint_or_null(w, &n, "tcp_bytes_in", stats, op->bytes_in);
+	jw_uint_or_null(w, &n, "tcp_bytes_out", stats, op->bytes_out);
+	jw_uint_or_null(w, &n, "tcp_segments_in", stats, op->segs_in);
+	jw_uint_or_null(w, &n, "tcp_segments_out", stats, op->segs_out);
+	jw_uint_or_null(w, &n, "tcp_data_segments_in", stats, op->data_segs_in);
+	jw_uint_or_null(w, &n, "tcp_data_segments_out", stats, op->data_segs_out);
+	/* payload bytes per data-carrying segment (pure ACKs would drag the
+	 * average towards 0 and say nothing about the traffic) */
+	jw_uint_or_null(w, &n, "tcp_average_bytes_in", stats && op->data_segs_in,
+			op->data_segs_in ? op->bytes_in / op->data_segs_in : 0);
+	jw_uint_or_null(w, &n, "tcp_average_bytes_out", stats && op->data_segs_out,
+			op->data_segs_out ? op->bytes_out / op->data_segs_out : 0);
+	jw_time_or_null(w, &n, "tcp_connection_creation_time_iso_8601_ns", op->created_real_ns);
+	jw_uint_or_null(w, &n, "tcp_connection_creation_time_ns", op->created_real_ns != 0,
+			op->created_real_ns);
+	jw_time_or_null(w, &n, "tcp_connection_termination_time_iso_8601_ns",
+			op->kind == NET_OP_TCP_TERMINATED ? ev->time_ns : 0);
+	jw_uint_or_null(w, &n, "tcp_connection_overall_duration_ns", op->has_duration,
+			op->duration_ns);
+	jw_raw(w, "}", 1);
+}
+
+static void jw_dns(struct jw *w, const struct dns_op *op)
+{
+	const struct dns_message *m = op->msg;
+	bool hdr = op->header_valid && m;
+	char tmp[DNS_TYPE_NAME_LEN];
+	unsigned nq = hdr ? m->qdcount : 0, na = hdr && op->answer ? m->ancount : 0;
+	int n = 0;
+
+	if (nq > DNS_MAX_QUESTIONS)
+		nq = DNS_MAX_QUESTIONS;
+	if (na > DNS_MAX_ANSWERS)
+		na = DNS_MAX_ANSWERS;
+	jw_raw(w, "{", 1);
+	jw_opt_str(w, &n, "dns_operation", op->syscall);
+	jw_opt_str(w, &n, "dns_protocol", op->protocol);
+	jw_opt_str(w, &n, "dns_resolver_address", op->resolver_address);
+	jw_uint_or_null(w, &n, "dns_resolver_port", op->has_resolver_port, op->resolver_port);
+	jw_id_hex(w, &n, "dns_socket_id", op->socket_id);
+	jw_uint_or_null(w, &n, "dns_transaction_id", hdr, hdr ? m->id : 0);
+	jw_uint_or_null(w, &n, "dns_opcode", hdr, hdr ? m->opcode : 0);
+	jw_bool_or_null(w, &n, "dns_is_response", hdr, hdr && m->response);
+	jw_bool_or_null(w, &n, "dns_truncated", hdr, hdr && m->truncated);
+	jw_opt_str(w, &n, "dns_response_code",
+		   hdr && op->answer ? dns__rcode_name(m->rcode) : NULL);
+	jw_uint_or_null(w, &n, "dns_question_count", hdr, hdr ? m->qd_total : 0);
+	jw_uint_or_null(w, &n, "dns_answer_count", hdr, hdr ? m->an_total : 0);
+	jw_key(w, &n, "dns_query_names");
+	jw_raw(w, "[", 1);
+	for (unsigned i = 0; i < nq; i++) {
+		if (i)
+			jw_raw(w, ",", 1);
+		jw_str(w, m->q[i].name);
+	}
+	jw_raw(w, "]", 1);
+	jw_key(w, &n, "dns_questions");
+	jw_raw(w, "[", 1);
+	for (unsigned i = 0; i < nq; i++) {
+		int q = 0;
+
+		jw_raw(w, i ? ",{" : "{", i ? 2 : 1);
+		jw_opt_str(w, &q, "name", m->q[i].name);
+		jw_opt_str(w, &q, "type", dns__type_name(m->q[i].qtype, tmp, sizeof(tmp)));
+		jw_key(w, &q, "class");
+		jw_uint(w, m->q[i].qclass);
+		jw_raw(w, "}", 1);
+	}
+	jw_raw(w, "]", 1);
+	jw_key(w, &n, "dns_answers");
+	jw_raw(w, "[", 1);
+	for (unsigned i = 0; i < na; i++) {
+		const struct dns_answer *a = &m->an[i];
+		int q = 0;
+
+		jw_raw(w, i ? ",{" : "{", i ? 2 : 1);
+		jw_opt_str(w, &q, "name", a->name);
+		jw_opt_str(w, &q, "type", dns__type_name(a->type, tmp, sizeof(tmp)));
+		jw_key(w, &q, "class");
+		jw_uint(w, a->class);
+		jw_key(w, &q, "ttl");
+		jw_uint(w, a->ttl);
+		jw_opt_str(w, &q, "data", a->data[0] ? a->data : NULL);
+		jw_raw(w, "}", 1);
+	}
+	jw_raw(w, "]", 1);
+	jw_key(w, &n, "dns_payload_bytes");
+	jw_uint(w, op->payload_bytes);
+	jw_key(w, &n, "dns_payload_truncated");
+	jw_lit(w, op->payload_truncated ? "true" : "false");
+	jw_opt_str(w, &n, "dns_parse_error", op->parse_error);
+	jw_raw(w, "}", 1);
+}
+
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns)
 {
 	size_t start = out->len;
@@ -798,6 +985,10 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	if (strcmp(ti->family, "memory") == 0 && (!ev->mem || !ev->proc))
 		return -EINVAL;
 	if (strcmp(ti->family, "library") == 0 && (!ev->library || !ev->proc))
+		return -EINVAL;
+	if (strcmp(ti->family, "network") == 0 && (!ev->net || !ev->proc))
+		return -EINVAL;
+	if (strcmp(ti->family, "dns") == 0 && (!ev->dns || !ev->proc))
 		return -EINVAL;
 
 	jw_raw(&w, "{\"message_header\":", 18);
@@ -851,6 +1042,12 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	} else if (strcmp(ti->family, "library") == 0) {
 		jw_key(&w, &n, "library_details");
 		jw_library(&w, ev->library);
+	} else if (strcmp(ti->family, "network") == 0) {
+		jw_key(&w, &n, "network_details");
+		jw_network(&w, ev);
+	} else if (strcmp(ti->family, "dns") == 0) {
+		jw_key(&w, &n, "dns_details");
+		jw_dns(&w, ev->dns);
 	}
 	jw_raw(&w, "}}\n", 3);
 	if (w.err)

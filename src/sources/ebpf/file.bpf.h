@@ -17,6 +17,18 @@
 #define VG_FD_MASK_BASE (4 * VG_PATH_MAX - 1)
 #define VG_FILE_SCRATCH_DATA (5 * VG_PATH_MAX)
 
+/* fds opened for writing on regular files, so their close can be reported
+ * (content may have changed). Key: tgid << 32 | fd. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} write_fds SEC(".maps");
+
+#define VG_S_IFMT 0170000
+#define VG_S_IFREG 0100000
+
 struct vg_file_scratch {
 	struct vg_file rec;
 	char data[VG_FILE_SCRATCH_DATA];
@@ -132,6 +144,13 @@ static __always_inline int vg_file_emit(const struct vg_file_args *a, struct pt_
 		r->ino = BPF_CORE_READ(f, f_inode, i_ino);
 		if (a->open && (BPF_CORE_READ(f, f_mode) & VG_FMODE_CREATED))
 			r->hdr.flags |= VG_FF_CREATED;
+		if (a->open && (a->flags & 3) &&
+		    (BPF_CORE_READ(f, f_inode, i_mode) & VG_S_IFMT) == VG_S_IFREG) {
+			__u64 key = ((__u64)task->tgid << 32) | (__u32)ret;
+			__u8 one = 1;
+
+			bpf_map_update_elem(&write_fds, &key, &one, BPF_ANY);
+		}
 		if (n)
 			r->path_kind = VG_PATH_RESOLVED;
 	}
@@ -232,6 +251,34 @@ VG_FILE_HANDLER(symlink, .op = VG_FOP_SYMLINK, .path = (const char *)A0,
 		.path2 = (const char *)A1)
 VG_FILE_HANDLER(symlinkat, .op = VG_FOP_SYMLINK, .path = (const char *)A0, .dfd2 = (int)A1,
 		.path2 = (const char *)A2)
+
+/* close of an fd opened for writing: a header-sized record; user space knows
+ * the path from the open. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_exit_close, struct pt_regs *regs, long ret)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 key = ((__u64)task->tgid << 32) | (__u32)VG_ARG0(regs);
+	struct vg_config *cfg;
+	struct vg_file r = {};
+
+	if (ret != 0 || !bpf_map_lookup_elem(&write_fds, &key))
+		return 0;
+	bpf_map_delete_elem(&write_fds, &key);
+	cfg = get_config();
+	if (!cfg || !(cfg->types & VG_TYPE_FILE))
+		return 0;
+	r.hdr.type = VG_REC_FILE;
+	r.hdr.size = sizeof(r);
+	r.hdr.time_boot_ns = bpf_ktime_get_boot_ns();
+	r.hdr.pid = task->tgid;
+	r.hdr.tid = task->pid;
+	r.op = VG_FOP_CLOSE_WRITTEN;
+	r.syscall = (__u16)VG_SYSCALL_NR(regs);
+	r.flags = (__u32)VG_ARG0(regs);
+	emit(cfg, &r, sizeof(r));
+	return 0;
+}
 
 /* openat2 passes flags and mode in a struct open_how */
 SEC("tp_btf/sys_exit")

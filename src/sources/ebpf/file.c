@@ -17,7 +17,7 @@ static const char *syscall_name(unsigned nr)
 	N(link) N(symlink)
 #endif
 	N(openat) N(openat2) N(unlinkat) N(mkdirat) N(renameat) N(renameat2) N(truncate)
-	N(ftruncate) N(fchmod) N(fchmodat) N(fchown) N(fchownat) N(linkat) N(symlinkat)
+	N(ftruncate) N(fchmod) N(fchmodat) N(fchown) N(fchownat) N(linkat) N(symlinkat) N(close)
 #undef N
 	}
 	return "unknown";

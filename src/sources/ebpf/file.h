@@ -20,6 +20,7 @@ enum vg_file_op {
 	VG_FOP_LINK,		/* link, linkat */
 	VG_FOP_SYMLINK,		/* symlink, symlinkat */
 	VG_FOP_MKDIR,		/* mkdir, mkdirat */
+	VG_FOP_CLOSE_WRITTEN,	/* close of an fd opened for writing; flags = the fd */
 	VG_FOP_MAX,
 };
 

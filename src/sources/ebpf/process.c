@@ -21,6 +21,8 @@
 #include "sources/ebpf/identity_rec.h"
 #include "sources/ebpf/memory.h"
 #include "sources/ebpf/memory_rec.h"
+#include "sources/ebpf/net.h"
+#include "sources/ebpf/net_rec.h"
 
 #include "process.skel.h"
 #include "syscalls.skel.h"
@@ -29,6 +31,7 @@ struct ebpf_source {
 	struct process_bpf *skel;
 	struct syscalls_bpf *sys;	/* syscall families; NULL when unavailable */
 	struct bpf_link *sys_link;
+	struct bpf_link *tcp_link;	/* TCP state changes */
 	struct ring_buffer *rb;
 	struct pipeline *pl;
 	int ncpus;
@@ -71,6 +74,12 @@ static uint32_t kernel_types(const struct vigil_config *cfg)
 	t |= VG_TYPE_IDENTITY;
 	if (cfg->ev_memory || cfg->ev_library)
 		t |= VG_TYPE_MEMORY;
+	if (cfg->ev_network)
+		t |= VG_TYPE_NET;
+	if (cfg->ev_network && cfg->ev_tcp_state_changes)
+		t |= VG_TYPE_TCP_STATE;
+	if (cfg->ev_dns)
+		t |= VG_TYPE_DNS;
 	return t;
 }
 
@@ -264,6 +273,12 @@ static int handle_record(void *ctx, void *data, size_t size)
 	case VG_REC_MEM:
 		err = memory_rec__handle(s->pl, data, size);
 		break;
+	case VG_REC_NET:
+		err = net_rec__handle(s->pl, data, size);
+		break;
+	case VG_REC_DNS:
+		err = dns_rec__handle(s->pl, data, size);
+		break;
 	case VG_REC_FORK: {
 		const struct vg_fork *f = data;
 		struct proc_info p = { 0 };
@@ -348,9 +363,20 @@ static int fill_exit_table(struct ebpf_source *s)
 		{ SYS_setfsuid, k->progs.vg_exit_setfsuid },
 		{ SYS_setfsgid, k->progs.vg_exit_setfsgid },
 		{ SYS_capset, k->progs.vg_exit_capset },
+		{ SYS_close, k->progs.vg_exit_close },
 		{ SYS_mmap, k->progs.vg_exit_mmap },
 		{ SYS_mprotect, k->progs.vg_exit_mprotect },
 		{ SYS_memfd_create, k->progs.vg_exit_memfd_create },
+		{ SYS_bind, k->progs.vg_exit_bind },
+		{ SYS_listen, k->progs.vg_exit_listen },
+		{ SYS_connect, k->progs.vg_exit_connect },
+		{ SYS_accept, k->progs.vg_exit_accept },
+		{ SYS_accept4, k->progs.vg_exit_accept },
+		{ SYS_sendto, k->progs.vg_exit_sendto },
+		{ SYS_sendmsg, k->progs.vg_exit_sendmsg },
+		{ SYS_sendmmsg, k->progs.vg_exit_sendmmsg },
+		{ SYS_recvfrom, k->progs.vg_exit_recvfrom },
+		{ SYS_recvmsg, k->progs.vg_exit_recvmsg },
 	};
 	int mfd = bpf_map__fd(k->maps.vg_exit_progs);
 
@@ -410,6 +436,13 @@ static int open_syscalls(struct ebpf_source *s, char *err, size_t errlen)
 			 libbpf_last_error);
 		return ret;
 	}
+	s->tcp_link = bpf_program__attach(s->sys->progs.vg_tcp_state);
+	if (!s->tcp_link) {
+		ret = -errno;
+		snprintf(err, errlen, "attaching to inet_sock_set_state failed (%s): %s",
+			 strerror(-ret), libbpf_last_error);
+		return ret;
+	}
 	return 0;
 }
 
@@ -421,6 +454,8 @@ static void ebpf_close(struct source *src)
 		return;
 	bpf_link__destroy(s->sys_link);
 	s->sys_link = NULL;
+	bpf_link__destroy(s->tcp_link);
+	s->tcp_link = NULL;
 	if (s->skel)
 		process_bpf__detach(s->skel);
 	/* Programs are detached: what is still queued is all there will be. */
@@ -500,6 +535,8 @@ static int ebpf_open(struct source *src, const struct vigil_config *cfg, struct 
 			pipeline__system(pl, &ev);
 			bpf_link__destroy(s->sys_link);
 			s->sys_link = NULL;
+			bpf_link__destroy(s->tcp_link);
+			s->tcp_link = NULL;
 			syscalls_bpf__destroy(s->sys);
 			s->sys = NULL;
 		}
