@@ -137,9 +137,60 @@ def disabled(c):
          "events.file: false turns file events off")
 
 
+WATCH = r'''
+import os, sys
+d = sys.argv[1]
+with open(os.path.join(d, "watched.conf"), "w") as f:
+    f.write("new content\n")
+with open(os.path.join(d, "excluded", "noise.log"), "w") as f:
+    f.write("x")
+open(os.path.join(d, "lib.jar"), "rb").read()
+open(os.path.join(d, "lib.jar"), "rb").read()
+'''
+
+
+def watch_and_exclude(c):
+    """events.watch_paths: a write-opened file closed -> content change with
+    the new sha256; exclusions.paths: nothing below it is reported; a .jar
+    read by a process is a java dependency (once)."""
+    import hashlib
+    tmp = os.path.realpath(tempfile.mkdtemp(prefix="vigil-it-watch-"))
+    os.mkdir(os.path.join(tmp, "excluded"))
+    with open(os.path.join(tmp, "lib.jar"), "wb") as f:
+        f.write(b"PK\x03\x04 not really a jar")
+    cfg = ("output:\n  stdout: true\nevents:\n  watch_paths: [\"%s\"]\n"
+           "exclusions:\n  paths: [\"%s/excluded\"]\n" % (tmp, tmp))
+    with Agent("files-watch", config=cfg) as agent:
+        p = subprocess.Popen([sys.executable, "-c", WATCH, tmp])
+        c.eq(p.wait(timeout=20), 0, "the workload ran")
+        agent.wait_for(lambda e: name(e) == "File Descriptor File Content Change", timeout=10)
+    agent.check_output(c)
+    mine = [e for e in agent.events if proc(e).get("process_id") == p.pid]
+    cc = [e for e in mine if name(e) == "File Descriptor File Content Change"]
+    c.eq(len(cc), 1, "one content change for the watched file", mine)
+    if cc:
+        f = fd_(cc[0])
+        c.eq(f["file_path"], tmp + "/watched.conf", "content change: path", cc)
+        c.eq(f["file_hash_sha256"], hashlib.sha256(b"new content\n").hexdigest(),
+             "content change: sha256 of the new content", cc)
+        c.eq(f["file_size_bytes"], 12, "content change: size", cc)
+        c.eq(cc[0]["message_header"]["severity"], "MEDIUM", "content change: MEDIUM", cc)
+    ex = [e for e in mine if e["activity_data"]["family"] == "file" and
+          "excluded" in (fd_(e).get("file_path") or "")]
+    c.eq(ex, [], "exclusions.paths: nothing below the excluded directory is reported")
+    jars = [e for e in mine if name(e) == "Library Loaded" and
+            e["activity_data"]["library_details"]["library_path"] == tmp + "/lib.jar"]
+    c.eq(len(jars), 1, "a .jar opened twice is one java dependency", mine)
+    if jars:
+        c.eq(jars[0]["activity_data"]["library_details"]["library_language"], "java",
+             "the .jar's language", jars)
+    subprocess.run(["rm", "-rf", tmp])
+
+
 def main():
     checkers = []
-    for title, fn in (("file events", scenario), ("file events off", disabled)):
+    for title, fn in (("file events", scenario), ("file events off", disabled),
+                      ("watch, exclude, dependencies", watch_and_exclude)):
         c = Checker(title)
         guarded(c, fn, c)
         checkers.append(c)
