@@ -12,7 +12,7 @@
 # or sanitizer report; the input that did it is kept in
 # .output/fuzz/artifacts/NAME/ and the log in .output/fuzz/NAME.log.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 2
 
 secs=${1:-}
 case "$secs" in
