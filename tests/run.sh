@@ -41,6 +41,8 @@ for build in std san; do
 			VIGIL_BUILD="$build" $PY "$t"
 	done
 done
+# every fuzz target, bounded (make fuzz runs them longer)
+run fuzz tests/fuzz/run.sh 20
 [ -n "$failures" ] && echo "failed:$failures"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
