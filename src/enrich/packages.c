@@ -15,7 +15,6 @@
 
 #include "enrich/packages.h"
 
-#define MAX_PATHS (1u << 20)	/* unique paths; 3x a large desktop install */
 #define MAX_TOKEN 255		/* package name, architecture, version */
 #define SLOT_EMPTY UINT32_MAX
 #define OFF_DIV 0x80000000u	/* slot path lives in the diversions buffer */
@@ -253,9 +252,9 @@ static int index_reserve(struct builder *b)
 {
 	struct index *x = &b->idx;
 
-	if (x->used >= MAX_PATHS) {
+	if (x->used >= PACKAGES_MAX_PATHS) {
 		set_err(b->err, b->errlen, "more than %u unique paths in the .list files; refused",
-			MAX_PATHS);
+			PACKAGES_MAX_PATHS);
 		return -E2BIG;
 	}
 	if (!x->slots || (uint64_t)(x->used + 1) * 10 > (uint64_t)(x->mask + 1) * 7)
@@ -567,7 +566,8 @@ static const char *stanza_version(const struct builder *b, const char *name, siz
 	/* the first stanza with a version wins: dpkg reads them in file order */
 	for (; lo < b->nstanzas; lo++) {
 		s = &b->stanzas[lo];
-		if (strncmp(s->name, name, nlen) || s->name[nlen] || (arch && strcmp(s->arch, arch)))
+		if (strncmp(s->name, name, nlen) || s->name[nlen] ||
+		    (arch && strcmp(s->arch, arch)))
 			break;
 		if (s->version)
 			return s->version;

@@ -28,8 +28,13 @@
  * 0.35 and 0.7, plus names and versions. Bounds: .list files of more than
  * PACKAGES_MAX_LIST_BYTES in total, more than PACKAGES_MAX_PACKAGES .list
  * files, a status file over PACKAGES_MAX_STATUS_BYTES or a diversions file
- * over PACKAGES_MAX_DIVERSION_BYTES refuse the load; lines longer than
- * PACKAGES_MAX_LINE are skipped and counted.
+ * over PACKAGES_MAX_DIVERSION_BYTES, or more than PACKAGES_MAX_PATHS unique
+ * paths refuse the load; lines longer than PACKAGES_MAX_LINE are skipped and
+ * counted. Measured on Debian 12: the host's 130,085 paths (817 packages)
+ * load in 40-160 ms into 10.9 MiB; 300,000 paths of ~63 bytes in 1,000
+ * packages in 90-220 ms into 24.3 MiB (2 busy cores). The worst a hostile root can
+ * force is about 64 MiB of arena plus 24 MiB of slots, held beside the old
+ * index while a reload is built.
  *
  * Not thread-safe: one packages object belongs to one thread. */
 #ifndef VIGIL_PACKAGES_H
@@ -40,7 +45,8 @@
 
 #define PACKAGES_MAX_LINE 4096			/* longer lines are skipped */
 #define PACKAGES_MAX_LIST_BYTES (64u << 20)	/* all .list files together */
-#define PACKAGES_MAX_PACKAGES 200000u		/* .list files */
+#define PACKAGES_MAX_PACKAGES 200000u		/* .list files, status stanzas */
+#define PACKAGES_MAX_PATHS (1u << 20)		/* unique paths: 3x a large desktop */
 #define PACKAGES_MAX_STATUS_BYTES (64u << 20)
 #define PACKAGES_MAX_DIVERSION_BYTES (4u << 20)
 #define PACKAGES_RECHECK_MS 10000		/* default status stat interval */

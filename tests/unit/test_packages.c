@@ -603,8 +603,9 @@ static void test_scale(void)
 			break;
 		for (j = 0; j < PER; j++) {
 			snprintf(line, sizeof(line),
-				 "/usr/share/pkg%04d/dir%02d/some-module-name-%05d.cpython-311.pyc\n", i,
-				 j % 20, j);
+				 "/usr/share/pkg%04d/dir%02d/some-module-name-%05d"
+				 ".cpython-311.pyc\n",
+				 i, j % 20, j);
 			fputs(line, f);
 		}
 		fclose(f);
@@ -623,7 +624,8 @@ static void test_scale(void)
 	CHECK(st.memory_bytes < 30u << 20);
 	if (!SANITIZED)
 		CHECK(heap < 30u << 20);
-	CHECK_OWNER(p, "/usr/share/pkg0000/dir00/some-module-name-00000.cpython-311.pyc", "pkg0000", "0.0-1");
+	CHECK_OWNER(p, "/usr/share/pkg0000/dir00/some-module-name-00000.cpython-311.pyc",
+		    "pkg0000", "0.0-1");
 	CHECK_NOOWNER(p, "/usr/share/pkg0000/dir00/some-module-name-00300.cpython-311.pyc");
 	printf("test_scale: %llu paths in %llu packages: load %.1f ms, index %.2f MiB, "
 	       "heap growth %.2f MiB%s\n",
