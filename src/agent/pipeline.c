@@ -4,12 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/pipeline.h"
 #include "enrich/container.h"
 #include "enrich/hash.h"
+#include "enrich/packages.h"
 #include "enrich/redact.h"
 #include "enrich/users.h"
 #include "lib/buf.h"
@@ -53,6 +55,8 @@ struct pipeline {
 	struct buf line;
 	struct buf block;	/* scratch for cache_block */
 	struct watch_fd *watch_fds;	/* WATCH_FDS_MAX slots */
+	struct packages *pkgs;		/* the host's dpkg database, NULL if unusable */
+	uint32_t self_mntns;
 	uint32_t nwatch_fds;
 	uint32_t self_pid;
 
@@ -851,6 +855,19 @@ static void emit_library(struct pipeline *pl, struct proc_entry *e, struct proc_
 
 		hasher__lookup(pl->hasher, &f, &lib.hash);
 	}
+	/* Package owner: the host's dpkg database answers for processes in the
+	 * agent's mount namespace; a container's files are its own image's. */
+	char pkg[128], ver[128];
+	const char *pn, *pv;
+
+	if (pl->pkgs && p->mntns && p->mntns == pl->self_mntns && op->path &&
+	    packages__owner(pl->pkgs, op->path, &pn, &pv) == 0) {
+		/* copied: the next lookup may reload and free them */
+		snprintf(pkg, sizeof(pkg), "%s", pn);
+		snprintf(ver, sizeof(ver), "%s", pv);
+		lib.package = pkg;
+		lib.package_version = ver[0] ? ver : NULL;
+	}
 	ev.parent = parent_of(pl, p);
 	emit(pl, &ev);
 }
@@ -1057,6 +1074,16 @@ struct pipeline *pipeline__new(const struct vigil_config *cfg, struct output_ctx
 	pl->users = users__new(64, err, errlen);
 	if (!pl->users)
 		goto fail;
+	{
+		struct stat st;
+		char perr[256];
+
+		if (stat("/proc/self/ns/mnt", &st) == 0)
+			pl->self_mntns = (uint32_t)st.st_ino;
+		pl->pkgs = packages__new("/", perr, sizeof(perr));
+		if (!pl->pkgs)
+			log_warnx("library package owners unavailable: %s", perr);
+	}
 	return pl;
 fail:
 	pipeline__free(pl);
@@ -1084,6 +1111,7 @@ void pipeline__free(struct pipeline *pl)
 	if (!pl)
 		return;
 	hasher__free(pl->hasher);
+	packages__free(pl->pkgs);
 	users__free(pl->users);
 	proc_table__free(pl->procs);
 	free(pl->pending);
@@ -1150,6 +1178,12 @@ int pipeline__seed(struct pipeline *pl, const char *proc_root)
 
 	log_info("process table seeded from %s: %u processes (%u vanished while read)", proc_root,
 		 sc.seeded, sc.failed);
+	if (pl->pkgs) {
+		/* pay for reading the dpkg database now, not on the first library */
+		const char *n, *v;
+
+		packages__owner(pl->pkgs, "/bin/sh", &n, &v);
+	}
 	return ret;
 }
 

@@ -62,6 +62,15 @@ def scenario(c, interval, title):
     libc = [e for e in mine if name(e) == "Library Loaded" and
             "libc.so" in e["activity_data"]["library_details"]["library_path"]]
     c.eq(len(libc), 1, "%s: libc, mapped by ld.so several times, is one event" % title, mine)
+    if libc:
+        d = libc[0]["activity_data"]["library_details"]
+        ver = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "libc6"],
+                             capture_output=True, text=True).stdout
+        c.eq((d["library_package"], d["library_package_version"]), ("libc6", ver),
+             "%s: libc's Debian package and version" % title, libc)
+    if libs:
+        c.eq(libs[0]["activity_data"]["library_details"]["library_package"], None,
+             "%s: a library no package owns has no package" % title, libs)
 
     anon = [e for e in mine if name(e) == "New Executable Anonymous Memory Mapped"]
     if interval == 0:
