@@ -50,6 +50,16 @@ void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
 void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct mem_op *op,
 			 uint64_t time_boot_ns);
 
+/* A socket operation or TCP connection step. pid 0: the owner is not known
+ * (a connection that changed state in softirq context and was never
+ * accepted, or that predates the agent); the event says "unknown process". */
+void pipeline__on_net(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct net_op *op,
+		      uint64_t time_boot_ns);
+
+/* A DNS message sent to or received from port 53 by task tid. */
+void pipeline__on_dns(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct dns_op *op,
+		      uint64_t time_boot_ns);
+
 /* A process changed credentials (process connector uid/gid events). */
 void pipeline__on_creds(struct pipeline *pl, uint32_t pid, uint32_t uid, uint32_t euid,
 			uint32_t gid, uint32_t egid);

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "enrich/dns.h"
 #include "lib/buf.h"
 #include "model/event.h"
 #include "model/fields.h"
@@ -766,7 +767,41 @@ static int write_catalogue(FILE *f, struct output_ctx *ctx, struct proc_info *p,
 			  .hash = { .status = HASH_PENDING } },
 		};
 
+		/* network: a lifecycle step with every field, and a unix bind */
+		static const struct net_op nops[2] = {
+			{ .kind = NET_OP_TCP_TERMINATED, .fd = -1, .family = "AF_INET6",
+			  .socket_type = "stream", .protocol = "tcp", .local_address = "::1",
+			  .has_local_port = true, .local_port = 40000,
+			  .remote_address = "::ffff:10.0.0.1", .has_remote_port = true,
+			  .remote_port = 443, .socket_id = 0x0123456789abcdefULL,
+			  .tcp_old_state = "FIN_WAIT2", .tcp_new_state = "CLOSE",
+			  .direction = "outbound", .has_tcp_stats = true, .bytes_in = 1000,
+			  .bytes_out = 20, .segs_in = 5, .segs_out = 4, .data_segs_in = 2,
+			  .data_segs_out = 1, .created_real_ns = 1763771506905224659ULL,
+			  .has_duration = true, .duration_ns = 12345 },
+			{ .kind = NET_OP_CONNECT, .syscall = "connect", .ret = -111, .fd = 4,
+			  .family = "AF_UNIX", .socket_type = "stream",
+			  .remote_address = "@abs\\x00\\x0a\"q", .remote_abstract = true },
+		};
+		static struct dns_message dmsg = {
+			.id = 0xbeef, .response = true, .qdcount = 1, .ancount = 1,
+			.qd_total = 1, .an_total = 1,
+			.q = { { .name = "example.com", .qtype = 28, .qclass = 1 } },
+			.an = { { .name = "example.com", .type = 28, .class = 1, .ttl = 60,
+				  .data = "2001:db8::1", .data_len = 16 } },
+		};
+		static const struct dns_op dops[2] = {
+			{ .answer = true, .syscall = "recvfrom", .protocol = "udp",
+			  .resolver_address = "127.0.0.53", .has_resolver_port = true,
+			  .resolver_port = 53, .socket_id = 7, .payload_bytes = 61,
+			  .header_valid = true, .msg = &dmsg },
+			{ .syscall = "sendto", .protocol = "tcp", .payload_bytes = 3,
+			  .msg = &dmsg, .parse_error = "header: the message is 3 bytes" },
+		};
+
 		memset(&ev, 0, sizeof(ev));
+		ev.net = &nops[i % 2];
+		ev.dns = &dops[i % 2];
 		ev.file = &fops[i % 2];
 		ev.identity = &iops[i % 2];
 		ev.mem = &mops[i % 2];

@@ -17,6 +17,7 @@
 #define VG_TYPE_TCP_STATE (1u << 16)
 
 #define VG_UNIX_PATH_MAX 108	/* sizeof(sockaddr_un.sun_path) */
+#define VG_UNIX_PATH_BUF 128	/* room in a record: a power of two the verifier can mask to */
 #define VG_DNS_MAX 1024		/* payload bytes captured, power of two (verifier masks) */
 #define VG_DNS_PORT 53
 
@@ -68,10 +69,10 @@ struct vg_net {
 	__u64 bytes_out;	/* TCP payload bytes acknowledged by the peer (bytes_acked) */
 	__u32 segs_in, segs_out;
 	__u32 data_segs_in, data_segs_out;
-	char lpath[VG_UNIX_PATH_MAX];
-	char rpath[VG_UNIX_PATH_MAX];
+	char lpath[VG_UNIX_PATH_BUF];
+	char rpath[VG_UNIX_PATH_BUF];
 };
-_Static_assert(sizeof(struct vg_net) == 352, "vg_net layout");
+_Static_assert(sizeof(struct vg_net) == 392, "vg_net layout");
 
 /* DNS message direction (hdr.flags). */
 #define VG_DF_ANSWER (1u << 0)		/* received from port 53; else sent to it */

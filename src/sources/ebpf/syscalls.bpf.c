@@ -15,6 +15,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define VG_ARG2(r) ((r)->dx)
 #define VG_ARG3(r) ((r)->r10)
 #define VG_ARG4(r) ((r)->r8)
+#define VG_ARG5(r) ((r)->r9)
 #elif defined(__TARGET_ARCH_arm64)
 /* x0 holds the return value at exit; the first argument survives in orig_x0 */
 #define VG_SYSCALL_NR(r) ((r)->syscallno)
@@ -23,6 +24,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define VG_ARG2(r) ((r)->regs[2])
 #define VG_ARG3(r) ((r)->regs[3])
 #define VG_ARG4(r) ((r)->regs[4])
+#define VG_ARG5(r) ((r)->regs[5])
 #else
 #error "syscall argument registers not defined for this architecture"
 #endif
@@ -39,6 +41,7 @@ struct {
 #include "sources/ebpf/file.bpf.h"
 #include "sources/ebpf/identity.bpf.h"
 #include "sources/ebpf/memory.bpf.h"
+#include "sources/ebpf/net.bpf.h"
 
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vg_sys_exit, struct pt_regs *regs, long ret)
