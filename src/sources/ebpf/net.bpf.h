@@ -153,8 +153,9 @@ static __always_inline bool vg_sk_inet(struct sock *sk, __u16 family, __u8 *ladd
 		__builtin_memcpy(laddr, &s, 4);
 		__builtin_memcpy(raddr, &d, 4);
 	} else if (family == VG_AF_INET6) {
-		BPF_CORE_READ_INTO(laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(raddr, sk, __sk_common.skc_v6_daddr);
+		/* not BPF_CORE_READ_INTO: it reads sizeof(*laddr), one byte */
+		bpf_core_read(laddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(raddr, 16, &sk->__sk_common.skc_v6_daddr);
 	} else {
 		return false;
 	}
