@@ -23,7 +23,20 @@ static const char *syscall_name(unsigned nr)
 	N(recvfrom) N(recvmsg)
 #undef N
 	}
-	return "unknown";
+	return NULL;
+}
+
+/* The record's syscall must be one that does its op: anything else is a
+ * record we cannot trust. */
+static bool syscall_matches(uint16_t op, unsigned nr)
+{
+	switch (op) {
+	case VG_NOP_BIND: return nr == SYS_bind;
+	case VG_NOP_LISTEN: return nr == SYS_listen;
+	case VG_NOP_CONNECT: return nr == SYS_connect;
+	case VG_NOP_ACCEPT: return nr == SYS_accept || nr == SYS_accept4;
+	}
+	return true;	/* TCP lifecycle: no syscall */
 }
 
 int net_rec__format_ip(uint16_t family, const uint8_t addr[16], char *out, size_t outlen)
@@ -215,9 +228,12 @@ int net_rec__handle(struct pipeline *pl, const void *data, size_t size)
 	bool lifecycle;
 
 	if (size != sizeof(*r) || r->op == 0 || r->op >= VG_NOP_MAX ||
-	    r->lpath_len > VG_UNIX_PATH_MAX || r->rpath_len > VG_UNIX_PATH_MAX)
-		return -EBADMSG;
+	    r->lpath_len > VG_UNIX_PATH_MAX || r->rpath_len > VG_UNIX_PATH_MAX ||
+	    !syscall_matches(r->op, r->syscall) || r->ret < -4095)
+		return -EBADMSG;	/* a syscall fails with -1..-4095 (MAX_ERRNO) */
 	lifecycle = r->op >= VG_NOP_TCP_CREATED;
+	if (lifecycle && !net_rec__tcp_state_name(r->new_state))
+		return -EBADMSG;
 	op.kind = (enum net_op_kind)r->op;	/* the numbers match by design */
 	op.syscall = lifecycle ? NULL : syscall_name(r->syscall);
 	op.ret = r->ret;
@@ -275,7 +291,9 @@ int dns_rec__handle(struct pipeline *pl, const void *data, size_t size)
 	int rc;
 
 	if (size < sizeof(*r) || r->len > VG_DNS_MAX || size != sizeof(*r) + r->len ||
-	    r->len > r->full_len)
+	    r->len > r->full_len ||
+	    (r->syscall != SYS_sendto && r->syscall != SYS_sendmsg && r->syscall != SYS_sendmmsg &&
+	     r->syscall != SYS_recvfrom && r->syscall != SYS_recvmsg))
 		return -EBADMSG;
 	len = r->len;
 	stream = r->hdr.flags & VG_DF_STREAM;
