@@ -37,7 +37,14 @@ struct ebpf_source {
 	int ncpus;
 	uint64_t reported[VG_CNT_MAX];
 	uint64_t bad_records;
+	unsigned budget;	/* records left in this dispatch */
 };
+
+/* Records handled per dispatch: under a sustained flood the ring never runs
+ * empty, and the event loop must still get to signals and timers. The ring's
+ * epoll fd is level-triggered, so the loop comes straight back for the rest. */
+#define DISPATCH_BUDGET 4096
+#define BUDGET_SPENT (-ECANCELED)
 
 /* libbpf prints its reasons; keep the last warning so open() can say why. */
 static char libbpf_last_error[256];
@@ -316,6 +323,9 @@ out:
 	} else if (err) {
 		pipeline__count_drop(s->pl, "out_of_memory", 1);
 	}
+	/* A negative return makes libbpf stop after this record (consumed). */
+	if (s->budget && --s->budget == 0)
+		return BUDGET_SPENT;
 	return 0;
 }
 
@@ -557,9 +567,12 @@ static int ebpf_fd(const struct source *src)
 static int ebpf_dispatch(struct source *src)
 {
 	struct ebpf_source *s = src->priv;
-	int n = ring_buffer__consume(s->rb);
+	int n;
 
-	return n < 0 ? n : n;
+	s->budget = DISPATCH_BUDGET;
+	n = ring_buffer__consume(s->rb);
+	s->budget = 0;
+	return n == BUDGET_SPENT ? DISPATCH_BUDGET : n;
 }
 
 /* Sums the per-CPU loss counters and reports what grew since last time. */
@@ -595,10 +608,14 @@ static void report_counters(struct ebpf_source *s)
 static int ebpf_tick(struct source *src)
 {
 	struct ebpf_source *s = src->priv;
-	int n = ring_buffer__consume(s->rb);
+	int n;
+
+	s->budget = DISPATCH_BUDGET;
+	n = ring_buffer__consume(s->rb);
+	s->budget = 0;
 
 	report_counters(s);
-	return n;
+	return n == BUDGET_SPENT ? DISPATCH_BUDGET : n;
 }
 
 const struct source_ops source_ebpf_ops = {
