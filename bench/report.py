@@ -136,6 +136,7 @@ def summarise(rows, modes):
             s["bytes_ev"] = med(xint(r, "win_bytes") / xint(r, "win_events")
                                 if xint(r, "win_events") > 0 else None for r in rs)
             s["ev_op"] = med(events_seen(r) / r["ops"] for r in rs)
+            s["misses"] = max(xint(r, "kern_misses") for r in rs)
             s["loss"] = {k: min(xint(r, k, -1) for r in rs) for k, _ in
                          LOSS_FIELDS.get(rs[0]["workload"], [])}
         if m == "auditd":
@@ -180,9 +181,10 @@ def table(workload, rows, modes, out):
     if v and "why" not in v:
         out.append("  vigil: %.2f events/op written (every event while the loop ran, whoever "
                    "caused it), %s bytes of JSON each; BPF programs %s ns/op, %s ns/event "
-                   "(kernel.bpf_stats_enabled run time)." % (
+                   "(kernel.bpf_stats_enabled run time); %d runs skipped by the kernel as "
+                   "recursion (worst round)." % (
                        v["ev_op"], fmt(v["bytes_ev"], "%.0f"), fmt(v["kern_ns_op"], "%.0f"),
-                       fmt(v["kern_ns_ev"], "%.0f")))
+                       fmt(v["kern_ns_ev"], "%.0f"), v["misses"]))
     a = summary.get("auditd")
     if a and "why" not in a:
         out.append("  auditd: us/op and ns/event are the daemon; the kernel's kauditd thread "
@@ -250,8 +252,9 @@ def main():
     out.append("us/op and ns/event: the watcher's run time (all threads, schedstat) from just "
                "before the workload until it is idle again, per operation and per event it "
                "produced; kernel: vigil's BPF program run time per event (auditd: kauditd's "
-               "CPU per event). Ticks (utime+stime, %.0f ms resolution) are in the rounds." % (
-                   TICK_NS / 1e6))
+               "CPU per event). BPF run time is system-wide: it includes every other "
+               "process's syscalls in the window, so per-op figures are upper bounds. "
+               "Ticks (utime+stime, %.0f ms resolution) are in the rounds." % (TICK_NS / 1e6))
     out.append("")
     out.append("Targets (issues 2 and 3), vigil:")
     for w in workloads:

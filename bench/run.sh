@@ -288,6 +288,11 @@ kauditd_pid() {
 audit_status() { auditctl -s 2>/dev/null | awk -v k="$1" '$1 == k { print $2 }'; }
 audit_pid_is() { [ "$(audit_status pid)" = "$1" ]; }
 
+# port_open PORT: TCP sockets from or to PORT that are not in TIME-WAIT (which
+# no longer changes state); port_closed PORT: there are none.
+port_open() { ss -Htan exclude time-wait "( sport = :$1 or dport = :$1 )" 2>/dev/null; }
+port_closed() { [ -z "$(port_open "$1")" ]; }
+
 # Events each workload should produce per operation, by mode (report.py's
 # "expected"): vigil exec counts Process Created; vigil file File Created,
 # Renamed and Deleted; vigil connect Network Connect, Accept and Connection
@@ -325,6 +330,13 @@ run_workload() {
 	[[ $res =~ \ cpu_ns=([0-9]+) ]] && WL_CPU_NS=${BASH_REMATCH[1]}
 	[[ $res =~ \ pid=([0-9]+) ]] && WL_PID=${BASH_REMATCH[1]}
 	[[ $res =~ \ port=([0-9]+) ]] && WL_PORT=${BASH_REMATCH[1]}
+	# the loop ends when the server closed its last connection; a FIN lost and
+	# retransmitted closes some later, and the watcher should see that too
+	if [ -n "$WL_PORT" ] && ! wait_for 10 port_closed "$WL_PORT"; then
+		note "$marker: TCP sockets of port $WL_PORT still open 10 s after the loop"
+		echo "$marker: $(port_open "$WL_PORT" | wc -l) TCP sockets of the loop still" \
+			"open 10 s after it" >>"$NOTES"
+	fi
 	if [ $# -gt 0 ]; then
 		wait_quiet 30 "$@" || note "$marker: watcher still busy 30 s after the workload"
 		c1=$(cpu_ns "$@")
@@ -373,7 +385,9 @@ bpf_stats_on() {
 	sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null
 }
 
-# bpf_snapshot FILE: "id name run_time_ns run_cnt" of every vg_* program.
+# bpf_snapshot FILE: "id name run_time_ns run_cnt recursion_misses" of every vg_*
+# program (a miss: the program did not run because it was already running on
+# that CPU, e.g. a tracepoint hit from a softirq that interrupted it).
 bpf_snapshot() {
 	bpftool prog show -j 2>/dev/null | python3 -c '
 import json, sys
@@ -383,27 +397,31 @@ except ValueError:
     progs = []
 for p in progs:
     if p.get("name", "").startswith("vg_"):
-        print(p["id"], p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0))
+        print(p["id"], p["name"], p.get("run_time_ns", 0), p.get("run_cnt", 0),
+              p.get("recursion_misses", 0))
 ' >"$1" 2>/dev/null
 }
 
 # bpf_delta OURS BEFORE AFTER: over the program ids in OURS (loaded by our
 # agent), sets KERN_NS and KERN_RUNS to the run time and runs between BEFORE and
-# AFTER and KERN_TOP to the four programs that used most of it.
+# AFTER, KERN_MISSES to the runs the kernel skipped (recursion) and KERN_TOP to
+# the four programs that used most of the time.
 bpf_delta() {
 	local out
 	out=$(awk -v ours="$1" -v before="$2" '
 		FILENAME == ours { mine[$1] = 1; next }
-		FILENAME == before { t0[$1] = $3; c0[$1] = $4; next }
+		FILENAME == before { t0[$1] = $3; c0[$1] = $4; m0[$1] = $5; next }
 		($1 in mine) {
-			dt = $3 - t0[$1]; dc = $4 - c0[$1]; T += dt; C += dc
-			if (dt > 0) printf "P %d %s %d\n", dt, $2, dc
+			dt = $3 - t0[$1]; dc = $4 - c0[$1]; T += dt; C += dc; M += $5 - m0[$1]
+			if (dt > 0) printf "P %d %s %d %d\n", dt, $2, dc, $5 - m0[$1]
 		}
-		END { printf "T %d %d\n", T, C }' "$1" "$2" "$3")
+		END { printf "T %d %d %d\n", T, C, M }' "$1" "$2" "$3")
 	KERN_NS=$(awk '$1 == "T" { print $2 }' <<<"$out")
 	KERN_RUNS=$(awk '$1 == "T" { print $3 }' <<<"$out")
+	KERN_MISSES=$(awk '$1 == "T" { print $4 }' <<<"$out")
 	KERN_TOP=$(awk '$1 == "P"' <<<"$out" | sort -k2,2nr | head -n 4 |
-		awk '{ printf "%s%s %.1f ms/%d runs", sep, $3, $2 / 1e6, $4; sep = ", " }')
+		awk '{ printf "%s%s %.1f ms/%d runs%s", sep, $3, $2 / 1e6, $4,
+			$5 ? sprintf(" (%d recursion misses)", $5) : ""; sep = ", " }')
 }
 
 # ---- vigil ---------------------------------------------------------------
@@ -497,11 +515,6 @@ vigil_run() {
 	fi
 }
 
-vigil_extra() { # the record's extra fields of the last vigil_run
-	echo "kern_ns=${KERN_NS:-0} kern_runs=${KERN_RUNS:-0} win_events=$WIN_EVENTS" \
-		"win_bytes=$WIN_BYTES agent_log_warnings=$VIGIL_WARN"
-}
-
 group_exec_vigil() {
 	local r=$1 marker=$2 dir=$WORK/$2 created terminated
 	mkdir -p "$dir"
@@ -512,15 +525,16 @@ group_exec_vigil() {
 		return
 	fi
 	save_run x
-	local extra_k="kern_ns=$KERN_NS kern_runs=$KERN_RUNS" top=$KERN_TOP win="$WIN_EVENTS $WIN_BYTES"
+	local top=$KERN_TOP
+	local extra="kern_ns=$KERN_NS kern_runs=$KERN_RUNS kern_misses=$KERN_MISSES"
+	extra+=" win_events=$WIN_EVENTS win_bytes=$WIN_BYTES"
 	vigil_stop "$dir" "$r" exec
 	load_run x
 	created=$(vigil_events "$dir" | grep -F '"name":"Process Created"' | count_markers "$marker")
 	terminated=$(vigil_events "$dir" | grep -F '"name":"Process Terminated"' |
 		count_markers "$marker")
-	set -- $win
-	record "$r" exec vigil "$created" "terminated=$terminated $extra_k win_events=$1" \
-		"win_bytes=$2 agent_log_warnings=$VIGIL_WARN"
+	record "$r" exec vigil "$created" "terminated=$terminated $extra" \
+		"agent_log_warnings=$VIGIL_WARN"
 	[ -n "$top" ] && echo "round $r exec vigil BPF: $top" >>"$NOTES"
 }
 
@@ -563,7 +577,8 @@ group_b_vigil() {
 		if vigil_run "$w" "$prefix-$w" "$dir"; then
 			save_run "$w"
 			ok+=("$w")
-			extra[$w]="kern_ns=$KERN_NS kern_runs=$KERN_RUNS win_events=$WIN_EVENTS win_bytes=$WIN_BYTES"
+			extra[$w]="kern_ns=$KERN_NS kern_runs=$KERN_RUNS kern_misses=$KERN_MISSES"
+			extra[$w]+=" win_events=$WIN_EVENTS win_bytes=$WIN_BYTES"
 			top[$w]=$KERN_TOP
 		else
 			record_failed "$r" "$w" vigil "workload failed"
@@ -817,14 +832,16 @@ tracefs_prepare() {
 
 # The file and connect loops' calls, as auditd's rules name them.
 BT_GROUP_B='
-tracepoint:syscalls:sys_enter_openat { printf("%d openat %s\n", pid, str(args->filename)); }
-tracepoint:syscalls:sys_enter_rename { printf("%d rename %s %s\n", pid, str(args->oldname), str(args->newname)); }
-tracepoint:syscalls:sys_enter_renameat { printf("%d rename %s %s\n", pid, str(args->oldname), str(args->newname)); }
-tracepoint:syscalls:sys_enter_renameat2 { printf("%d rename %s %s\n", pid, str(args->oldname), str(args->newname)); }
-tracepoint:syscalls:sys_enter_unlink { printf("%d unlink %s\n", pid, str(args->pathname)); }
-tracepoint:syscalls:sys_enter_unlinkat { printf("%d unlink %s\n", pid, str(args->pathname)); }
+tracepoint:syscalls:sys_enter_openat {
+	printf("%d openat %s\n", pid, str(args->filename)); }
+tracepoint:syscalls:sys_enter_rename, tracepoint:syscalls:sys_enter_renameat,
+tracepoint:syscalls:sys_enter_renameat2 {
+	printf("%d rename %s %s\n", pid, str(args->oldname), str(args->newname)); }
+tracepoint:syscalls:sys_enter_unlink, tracepoint:syscalls:sys_enter_unlinkat {
+	printf("%d unlink %s\n", pid, str(args->pathname)); }
 tracepoint:syscalls:sys_exit_connect { printf("%d connect %d\n", pid, args->ret); }
-tracepoint:syscalls:sys_exit_accept, tracepoint:syscalls:sys_exit_accept4 { printf("%d accept %d\n", pid, args->ret); }
+tracepoint:syscalls:sys_exit_accept, tracepoint:syscalls:sys_exit_accept4 {
+	printf("%d accept %d\n", pid, args->ret); }
 '
 BT_EXEC='tracepoint:sched:sched_process_exec { printf("%d %s\n", pid, str(args->filename)); }'
 
@@ -972,7 +989,10 @@ for ((r = 1; r <= R; r++)); do
 		"mode_$m" "$r" "vigilbench-$RUN_ID-r$r-$m"
 		tail -n "+$((l0 + 1))" "$ROUNDS_TSV" | awk -F'\t' -v t=$((SECONDS - t0)) '
 			$4 == "FAILED" { printf "bench: round %d %s %s: FAILED (%s)\n", $1, $2, $3, $11; next }
-			$3 == "none" { printf "bench: round %d %s none: wall %.3f s (%d s)\n", $1, $2, $4 / 1e9, t; next }
+			$3 == "none" {
+				printf "bench: round %d %s none: wall %.3f s (%d s)\n", $1, $2, $4 / 1e9, t
+				next
+			}
 			{ printf "bench: round %d %s %s: wall %.3f s, captured %s/%s, cpu %.1f us/op (%d s)\n",
 				$1, $2, $3, $4 / 1e9, $7, $6, $8 / 1e3 / $5, t }' >&2
 	done
