@@ -28,6 +28,7 @@ struct file_priv {
 	char *buf;		/* FILE_BUF_BYTES, lines not yet written */
 	size_t len;
 	uint64_t lines;		/* lines in buf */
+	uint32_t highest;	/* highest rotated index that may exist */
 };
 
 static void rotated_name(char *out, size_t len, uint32_t i)
@@ -138,7 +139,9 @@ static int rotate(struct file_priv *f)
 		err = -errno;
 		goto reopen;
 	}
-	for (uint32_t i = f->max_files - 1; i >= 1; i--) {
+	/* Only indexes that can exist are shifted: a rotation costs what is on
+	 * disk, not max_files renames. */
+	for (uint32_t i = f->highest < f->max_files ? f->highest : f->max_files - 1; i >= 1; i--) {
 		rotated_name(from, sizeof(from), i);
 		rotated_name(to, sizeof(to), i + 1);
 		if (renameat(f->dirfd, from, f->dirfd, to) < 0 && errno != ENOENT) {
@@ -149,6 +152,8 @@ static int rotate(struct file_priv *f)
 	rotated_name(to, sizeof(to), 1);
 	if (renameat(f->dirfd, SINK_FILE_NAME, f->dirfd, to) < 0 && errno != ENOENT)
 		err = -errno;
+	else if (f->highest < f->max_files)
+		f->highest++;
 reopen:
 	err2 = open_current(f);
 	return err ? err : err2;
@@ -250,8 +255,9 @@ static int mkdir_p(const char *path)
 
 /* Deletes rotated files numbered above max_files, left by a run with a
  * larger max_files, so the limit holds from the start. */
-static void prune(int dirfd, uint32_t max_files)
+static uint32_t prune(int dirfd, uint32_t max_files)
 {
+	uint32_t highest = 0;
 	size_t base = strlen(SINK_FILE_NAME);
 	struct dirent *de;
 	DIR *d;
@@ -259,11 +265,11 @@ static void prune(int dirfd, uint32_t max_files)
 
 	fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return max_files;	/* unknown: shift them all */
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return;
+		return max_files;
 	}
 	while ((de = readdir(d)) != NULL) {
 		const char *num = de->d_name + base + 1;
@@ -275,11 +281,17 @@ static void prune(int dirfd, uint32_t max_files)
 			continue;
 		errno = 0;
 		n = strtoul(num, &end, 10);
-		if (*end || errno || n <= max_files)
+		if (*end || errno)
 			continue;
+		if (n <= max_files) {
+			if (n > highest)
+				highest = (uint32_t)n;
+			continue;
+		}
 		unlinkat(dirfd, de->d_name, 0);
 	}
 	closedir(d);
+	return highest;
 }
 
 int sink_file__open(struct sink *s, const char *folder, uint64_t threshold_bytes,
@@ -323,7 +335,7 @@ int sink_file__open(struct sink *s, const char *folder, uint64_t threshold_bytes
 			 strerror(errno));
 		goto fail;
 	}
-	prune(f->dirfd, max_files);
+	f->highest = prune(f->dirfd, max_files);
 	ret = open_current(f);
 	if (ret) {
 		snprintf(err, errlen, "file sink: cannot open %s/%s for appending: %s", folder,
