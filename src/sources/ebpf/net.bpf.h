@@ -97,7 +97,8 @@ struct {
 	__type(value, struct vg_tcp_conn);
 } vg_tcp_conns SEC(".maps");
 
-/* The sockaddr layouts of the user ABI (not kernel-internal: no CO-RE). */
+/* The sockaddr layouts of the user ABI (not kernel-internal: no CO-RE).
+ * Padded to a power of two so a masked read length stays inside it. */
 struct vg_user_sockaddr {
 	__u16 family;
 	__u16 port;		/* network order */
@@ -108,7 +109,11 @@ struct vg_user_sockaddr {
 			__u8 v6[16];
 		};
 	};
+	__u8 pad[8];
 };
+
+#define VG_SOCKADDR_IN6_LEN 28	/* the most of a sockaddr the inet families use */
+_Static_assert(sizeof(struct vg_user_sockaddr) == 32, "vg_user_sockaddr layout");
 
 struct vg_user_msghdr {
 	void *name;
@@ -192,12 +197,12 @@ static __always_inline void vg_user_addr(struct vg_net *r, const void *uaddr, __
 					 bool local)
 {
 	struct vg_user_sockaddr sa = {};
-	__u32 n = addrlen > sizeof(sa) ? sizeof(sa) : addrlen;
+	__u32 n = addrlen > VG_SOCKADDR_IN6_LEN ? VG_SOCKADDR_IN6_LEN : addrlen;
 
 	if (!uaddr || addrlen < 2)
 		return;
 	vg_barrier_var(n);
-	if (bpf_probe_read_user(&sa, n & 31, uaddr)) {
+	if (bpf_probe_read_user(&sa, n & (sizeof(sa) - 1), uaddr)) {
 		r->hdr.flags |= VG_NF_FAULT;
 		return;
 	}
@@ -558,10 +563,10 @@ static __always_inline bool vg_dns_port(struct task_struct *task, int fd, const 
 	/* locals, not p->x, inside BPF_CORE_READ: p is our own type and must
 	 * not get CO-RE relocations */
 	if (uaddr && addrlen >= 8) {
-		__u32 n = addrlen > sizeof(p->sa) ? sizeof(p->sa) : addrlen;
+		__u32 n = addrlen > VG_SOCKADDR_IN6_LEN ? VG_SOCKADDR_IN6_LEN : addrlen;
 
 		vg_barrier_var(n);
-		if (bpf_probe_read_user(&p->sa, n & 31, uaddr))
+		if (bpf_probe_read_user(&p->sa, n & (sizeof(p->sa) - 1), uaddr))
 			return false;
 		if (p->sa.family != VG_AF_INET && p->sa.family != VG_AF_INET6)
 			return false;
