@@ -38,6 +38,8 @@ struct ebpf_source {
 	uint64_t reported[VG_CNT_MAX];
 	uint64_t bad_records;
 	unsigned budget;	/* records left in this dispatch */
+	uint64_t recursion_reported;
+	unsigned ticks;
 };
 
 /* Records handled per dispatch: under a sustained flood the ring never runs
@@ -587,7 +589,33 @@ static void report_counters(struct ebpf_source *s)
 	};
 	uint64_t vals[256];
 	int fd = bpf_map__fd(s->skel->maps.counters);
+	struct bpf_object *objs[2] = { s->skel->obj, s->sys ? s->sys->obj : NULL };
+	struct bpf_program *prog;
+	uint64_t recursion = 0;
 
+	/* A program the kernel skipped because it was already running on that
+	 * CPU (a tracepoint hit from inside another BPF program, e.g. TCP state
+	 * changes in softirq) lost its event without running: the kernel counts
+	 * it per program. Read about once a second; it is one syscall a program. */
+	if (s->ticks++ % 20 == 0) {
+		for (int o = 0; o < 2; o++) {
+			if (!objs[o])
+				continue;
+			bpf_object__for_each_program(prog, objs[o]) {
+				struct bpf_prog_info info = { 0 };
+				uint32_t len = sizeof(info);
+				int pfd = bpf_program__fd(prog);
+
+				if (pfd >= 0 && bpf_obj_get_info_by_fd(pfd, &info, &len) == 0)
+					recursion += info.recursion_misses;
+			}
+		}
+		if (recursion > s->recursion_reported) {
+			pipeline__count_drop(s->pl, "bpf_recursion_miss",
+					     recursion - s->recursion_reported);
+			s->recursion_reported = recursion;
+		}
+	}
 	if (s->ncpus > 256)
 		return;
 	for (size_t i = 0; i < sizeof(losses) / sizeof(losses[0]); i++) {
