@@ -212,6 +212,13 @@ static void test_net_records(struct pipeline *pl)
 	CHECK_INT(net_rec__handle(pl, &r, sizeof(r)), -EBADMSG);
 	r.new_state = 14;
 	CHECK_INT(net_rec__handle(pl, &r, sizeof(r)), -EBADMSG);
+	/* the short form has no room for names */
+	r = net_rec(VG_NOP_BIND, 0);
+	r.lpath_len = 1;
+	CHECK_INT(net_rec__handle(pl, &r, VG_NET_HEAD), -EBADMSG);
+	r.lpath_len = 0;
+	CHECK_INT(net_rec__handle(pl, &r, VG_NET_HEAD + 1), -EBADMSG);
+	CHECK_INT(net_rec__handle(pl, &r, VG_NET_HEAD - 1), -EBADMSG);
 	r = net_rec(VG_NOP_BIND, 0);
 	r.lpath_len = VG_UNIX_PATH_MAX + 1;
 	CHECK_INT(net_rec__handle(pl, &r, sizeof(r)), -EBADMSG);
@@ -267,11 +274,17 @@ static void test_net_records(struct pipeline *pl)
 	CHECK(strstr(last_line, "\"network_remote_address\":null") != NULL);
 	CHECK(strstr(last_line, "\"network_socket_type\":\"seqpacket\"") != NULL);
 
-	/* listen: the backlog */
+	/* listen: the backlog; the short form (no names) */
 	r = net_rec(VG_NOP_LISTEN, 0);
 	r.family = AF_INET6;
 	r.backlog = 4096;
 	CHECK_INT(net_line(pl, &r, "\"network_listen_backlog\":4096"), 0);
+	before = captured_lines;
+	memset(r.lpath, 'x', sizeof(r.lpath));	/* beyond the record: never read */
+	r.family = AF_UNIX;
+	CHECK_INT(net_rec__handle(pl, &r, VG_NET_HEAD), 0);
+	CHECK_INT(captured_lines, before + 1);
+	CHECK(strstr(last_line, "\"network_local_address\":null") != NULL);
 
 	/* a connection's end: duration from its start, averages per data segment */
 	r = net_rec(VG_NOP_TCP_TERMINATED, 0);

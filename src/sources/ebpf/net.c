@@ -222,12 +222,22 @@ static void fill_addresses(const struct vg_net *r, struct net_op *op, struct add
 
 int net_rec__handle(struct pipeline *pl, const void *data, size_t size)
 {
-	const struct vg_net *r = data;
+	struct vg_net rec;
+	const struct vg_net *r = &rec;
 	struct net_op op = { 0 };
 	struct addr_text t;
 	bool lifecycle;
 
-	if (size != sizeof(*r) || r->op == 0 || r->op >= VG_NOP_MAX ||
+	/* a record without unix names ends before them */
+	if (size != sizeof(rec) && size != VG_NET_HEAD)
+		return -EBADMSG;
+	memcpy(&rec, data, size);
+	if (size == VG_NET_HEAD) {
+		if (rec.lpath_len || rec.rpath_len)
+			return -EBADMSG;
+		memset(rec.lpath, 0, sizeof(rec.lpath) + sizeof(rec.rpath));
+	}
+	if (r->op == 0 || r->op >= VG_NOP_MAX ||
 	    r->lpath_len > VG_UNIX_PATH_MAX || r->rpath_len > VG_UNIX_PATH_MAX ||
 	    !syscall_matches(r->op, r->syscall) || r->ret < -4095)
 		return -EBADMSG;	/* a syscall fails with -1..-4095 (MAX_ERRNO) */

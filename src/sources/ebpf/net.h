@@ -69,10 +69,15 @@ struct vg_net {
 	__u64 bytes_out;	/* TCP payload bytes acknowledged by the peer (bytes_acked) */
 	__u32 segs_in, segs_out;
 	__u32 data_segs_in, data_segs_out;
+	/* AF_UNIX names: only a record that has one carries them; the others
+	 * end here, at VG_NET_HEAD bytes (TCP lifecycle records are 1/3 the
+	 * size, and there are several per connection) */
 	char lpath[VG_UNIX_PATH_BUF];
 	char rpath[VG_UNIX_PATH_BUF];
 };
 _Static_assert(sizeof(struct vg_net) == 392, "vg_net layout");
+#define VG_NET_HEAD __builtin_offsetof(struct vg_net, lpath)
+_Static_assert(VG_NET_HEAD == 136, "vg_net head");
 
 /* DNS message direction (hdr.flags). */
 #define VG_DF_ANSWER (1u << 0)		/* received from port 53; else sent to it */
