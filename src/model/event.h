@@ -12,7 +12,7 @@
 #include "model/net_op.h"
 #include "model/proc.h"
 
-#define VIGIL_SCHEMA_VERSION "1.0.0"
+#define VIGIL_SCHEMA_VERSION "1.1.0"
 
 enum msg_type {
 	MSG_EVENT = 0,
