@@ -110,7 +110,7 @@ static __always_inline int vg_file_emit(const struct vg_file_args *a, struct pt_
 	__u32 zero = 0, off, n;
 	bool trunc = false;
 
-	if (!cfg || !(cfg->types & VG_TYPE_FILE) || excluded_pid(task->tgid))
+	if (!cfg || !(cfg->types & VG_TYPE_FILE) || excluded_task(task))
 		return 0;
 	s = bpf_map_lookup_elem(&file_scratch, &zero);
 	if (!s) {

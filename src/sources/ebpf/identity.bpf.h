@@ -21,7 +21,7 @@ static __always_inline int vg_ident_emit(__u16 op, struct pt_regs *regs, long re
 	const struct cred *cred;
 	struct vg_ident r = {};
 
-	if (!cfg || !(cfg->types & VG_TYPE_IDENTITY) || excluded_pid(task->tgid))
+	if (!cfg || !(cfg->types & VG_TYPE_IDENTITY) || excluded_task(task))
 		return 0;
 	cred = task->real_cred;
 	r.hdr.type = VG_REC_IDENTITY;

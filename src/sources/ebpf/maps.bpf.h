@@ -77,6 +77,18 @@ static __always_inline bool excluded_comm(const char *comm)
 	return false;
 }
 
+/* Syscall families: the agent's own pid and excluded names are dropped in
+ * the kernel, before any path or address is read. */
+static __always_inline bool excluded_task(struct task_struct *task)
+{
+	char comm[VG_COMM_LEN];
+
+	if (excluded_pid(task->tgid))
+		return true;
+	__builtin_memcpy(comm, task->comm, sizeof(comm));
+	return excluded_comm(comm);
+}
+
 /* Batched wake-ups: waking user space costs tens of microseconds, so only
  * wake it when enough is queued; the loader drains on a timer otherwise. */
 static __always_inline __u64 wakeup_flag(const struct vg_config *cfg)

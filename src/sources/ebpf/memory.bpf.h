@@ -31,7 +31,7 @@ static __always_inline struct vg_mem_scratch *vg_mem_begin(struct task_struct *t
 	struct vg_mem_scratch *s;
 	__u32 zero = 0;
 
-	if (!cfg || !(cfg->types & VG_TYPE_MEMORY) || excluded_pid(task->tgid))
+	if (!cfg || !(cfg->types & VG_TYPE_MEMORY) || excluded_task(task))
 		return NULL;
 	s = bpf_map_lookup_elem(&mem_scratch, &zero);
 	if (!s) {

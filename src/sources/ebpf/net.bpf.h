@@ -698,7 +698,7 @@ static __always_inline void vg_dns_msg(struct task_struct *task, struct pt_regs 
 		return;
 	if (!vg_dns_port(task, fd, m.namelen ? m.name : NULL, m.namelen, &p))
 		return;
-	if (excluded_pid(task->tgid))
+	if (excluded_task(task))
 		return;
 	s = vg_dns_rec(task, regs, bytes, answer, &p);
 	if (!s)
@@ -738,7 +738,7 @@ static __always_inline int vg_dns_xfer(struct pt_regs *regs, long ret, bool answ
 		bpf_probe_read_user(&addrlen, sizeof(addrlen), (void *)VG_ARG5(regs));
 	if (!vg_dns_port(task, (int)VG_ARG0(regs), addrlen ? uaddr : NULL, addrlen, &p))
 		return 0;
-	if (excluded_pid(task->tgid))
+	if (excluded_task(task))
 		return 0;
 	s = vg_dns_rec(task, regs, (__u32)ret, answer, &p);
 	if (!s)
