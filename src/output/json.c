@@ -250,6 +250,39 @@ static void jw_key(struct jw *w, int *n, const char *key)
 	jw_raw(w, tmp, o);
 }
 
+/* A member that is a number when present and null otherwise. */
+static void jw_uint_if(struct jw *w, int *n, const char *key, bool present, uint64_t v)
+{
+	jw_key(w, n, key);
+	if (present)
+		jw_uint(w, v);
+	else
+		jw_lit(w, "null");
+}
+
+static void jw_int_if(struct jw *w, int *n, const char *key, bool present, int64_t v)
+{
+	jw_key(w, n, key);
+	if (present)
+		jw_int(w, v);
+	else
+		jw_lit(w, "null");
+}
+
+/* A device in the kernel's encoding as "major:minor", null when unknown. */
+static void jw_dev(struct jw *w, int *n, const char *key, uint32_t dev)
+{
+	char tmp[24];
+
+	jw_key(w, n, key);
+	if (dev) {
+		snprintf(tmp, sizeof(tmp), "%u:%u", dev >> 20, dev & 0xfffff);
+		jw_str(w, tmp);
+	} else {
+		jw_lit(w, "null");
+	}
+}
+
 static void jw_time(struct jw *w, uint64_t real_ns)
 {
 	char t[JSON_TIME_LEN];
@@ -408,11 +441,7 @@ static void jw_exit(struct jw *w, const struct event *ev)
 		jw_lit(w, "null");	/* killed: there is no exit code */
 	else
 		jw_int(w, ev->exit_code);
-	jw_key(w, &n, "exit_signal");
-	if (ev->exit_signal > 0)
-		jw_int(w, ev->exit_signal);
-	else
-		jw_lit(w, "null");
+	jw_int_if(w, &n, "exit_signal", ev->exit_signal > 0, ev->exit_signal);
 	jw_key(w, &n, "exit_signal_name");
 	jw_str(w, sig);
 	jw_key(w, &n, "core_dumped");
@@ -539,38 +568,12 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	} else {
 		jw_lit(w, "null");
 	}
-	jw_key(w, &n, "file_owner_uid");
-	if (f->kind == FILE_OP_CHOWN && f->uid != 0xffffffffu)
-		jw_uint(w, f->uid);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "file_owner_gid");
-	if (f->kind == FILE_OP_CHOWN && f->gid != 0xffffffffu)
-		jw_uint(w, f->gid);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "file_truncate_length");
-	if (f->has_length)
-		jw_int(w, f->length);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "file_syscall_flags");
-	if (f->kind != FILE_OP_OPEN && f->kind != FILE_OP_CLOSE_WRITTEN && f->flags)
-		jw_uint(w, f->flags);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "file_inode");
-	if (f->ino)
-		jw_uint(w, f->ino);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "file_device");
-	if (f->dev) {
-		snprintf(tmp, sizeof(tmp), "%u:%u", f->dev >> 20, f->dev & 0xfffff);
-		jw_str(w, tmp);
-	} else {
-		jw_lit(w, "null");
-	}
+	jw_uint_if(w, &n, "file_owner_uid", f->kind == FILE_OP_CHOWN && f->uid != 0xffffffffu, f->uid);
+	jw_uint_if(w, &n, "file_owner_gid", f->kind == FILE_OP_CHOWN && f->gid != 0xffffffffu, f->gid);
+	jw_int_if(w, &n, "file_truncate_length", f->has_length, f->length);
+	jw_uint_if(w, &n, "file_syscall_flags", f->kind != FILE_OP_OPEN && f->kind != FILE_OP_CLOSE_WRITTEN && f->flags, f->flags);
+	jw_uint_if(w, &n, "file_inode", f->ino, f->ino);
+	jw_dev(w, &n, "file_device", f->dev);
 	/* content change: the file after the close */
 	bool hashed = f->hash && f->hash->status == HASH_OK;
 
@@ -578,11 +581,7 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	jw_opt_str(w, &n, "file_hash_sha256", hashed ? f->hash->sha256 : NULL);
 	jw_opt_str(w, &n, "file_hash_sha1", hashed ? f->hash->sha1 : NULL);
 	jw_opt_str(w, &n, "file_hash_md5", hashed ? f->hash->md5 : NULL);
-	jw_key(w, &n, "file_size_bytes");
-	if (f->hash && f->hash->size)
-		jw_uint(w, f->hash->size);
-	else
-		jw_lit(w, "null");
+	jw_uint_if(w, &n, "file_size_bytes", f->hash && f->hash->size, f->hash->size);
 	jw_raw(w, "}", 1);
 }
 
@@ -729,11 +728,7 @@ static void jw_memory(struct jw *w, const struct mem_op *m)
 	jw_lit(w, m->anonymous ? "true" : "false");
 	jw_opt_str(w, &n, "memory_file_path", memfd ? NULL : m->path);
 	jw_opt_str(w, &n, "memory_memfd_name", memfd ? m->path : NULL);
-	jw_key(w, &n, "memory_fd");
-	if (memfd && ok && m->fd >= 0)
-		jw_int(w, m->fd);
-	else
-		jw_lit(w, "null");
+	jw_int_if(w, &n, "memory_fd", memfd && ok && m->fd >= 0, m->fd);
 	jw_key(w, &n, "memory_suppressed_count");
 	jw_uint(w, m->suppressed);
 	jw_raw(w, "}", 1);
@@ -750,23 +745,9 @@ static void jw_library(struct jw *w, const struct library_op *l)
 	jw_opt_str(w, &n, "library_language", l->language);
 	jw_opt_str(w, &n, "library_hash_sha256", ok ? l->hash.sha256 : NULL);
 	jw_opt_str(w, &n, "library_hash_status", hash_status_name(l->hash.status));
-	jw_key(w, &n, "library_size_bytes");
-	if (l->hash.size)
-		jw_uint(w, l->hash.size);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "library_inode");
-	if (l->ino)
-		jw_uint(w, l->ino);
-	else
-		jw_lit(w, "null");
-	jw_key(w, &n, "library_device");
-	if (l->dev) {
-		snprintf(tmp, sizeof(tmp), "%u:%u", l->dev >> 20, l->dev & 0xfffff);
-		jw_str(w, tmp);
-	} else {
-		jw_lit(w, "null");
-	}
+	jw_uint_if(w, &n, "library_size_bytes", l->hash.size, l->hash.size);
+	jw_uint_if(w, &n, "library_inode", l->ino, l->ino);
+	jw_dev(w, &n, "library_device", l->dev);
 	jw_key(w, &n, "library_mapped_address");
 	if (l->addr) {
 		snprintf(tmp, sizeof(tmp), "0x%llx", (unsigned long long)l->addr);
