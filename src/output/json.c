@@ -568,10 +568,13 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	} else {
 		jw_lit(w, "null");
 	}
-	jw_uint_if(w, &n, "file_owner_uid", f->kind == FILE_OP_CHOWN && f->uid != 0xffffffffu, f->uid);
-	jw_uint_if(w, &n, "file_owner_gid", f->kind == FILE_OP_CHOWN && f->gid != 0xffffffffu, f->gid);
+	jw_uint_if(w, &n, "file_owner_uid", f->kind == FILE_OP_CHOWN && f->uid != 0xffffffffu,
+		   f->uid);
+	jw_uint_if(w, &n, "file_owner_gid", f->kind == FILE_OP_CHOWN && f->gid != 0xffffffffu,
+		   f->gid);
 	jw_int_if(w, &n, "file_truncate_length", f->has_length, f->length);
-	jw_uint_if(w, &n, "file_syscall_flags", f->kind != FILE_OP_OPEN && f->kind != FILE_OP_CLOSE_WRITTEN && f->flags, f->flags);
+	jw_uint_if(w, &n, "file_syscall_flags",
+		   f->kind != FILE_OP_OPEN && f->kind != FILE_OP_CLOSE_WRITTEN && f->flags, f->flags);
 	jw_uint_if(w, &n, "file_inode", f->ino, f->ino);
 	jw_dev(w, &n, "file_device", f->dev);
 	/* content change: the file after the close */
@@ -581,7 +584,7 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	jw_opt_str(w, &n, "file_hash_sha256", hashed ? f->hash->sha256 : NULL);
 	jw_opt_str(w, &n, "file_hash_sha1", hashed ? f->hash->sha1 : NULL);
 	jw_opt_str(w, &n, "file_hash_md5", hashed ? f->hash->md5 : NULL);
-	jw_uint_if(w, &n, "file_size_bytes", f->hash && f->hash->size, f->hash->size);
+	jw_uint_if(w, &n, "file_size_bytes", f->hash && f->hash->size, f->hash ? f->hash->size : 0);
 	jw_raw(w, "}", 1);
 }
 
