@@ -138,22 +138,22 @@ def file_sink(c):
 output:
   stdout: true
   log_folder: "%s"
-  log_threshold_bytes: 16KiB
+  log_threshold_bytes: 256KiB
   log_max_files: 1000
 """ % folder_cfg
     try:
         with Agent("file-sink", config=cfg) as agent:
             marker = "vigil-sink-" + uuid.uuid4().hex
-            for _ in range(40):
+            for _ in range(300):
                 subprocess.run(["/bin/true", marker], check=True)
             agent.wait_for(lambda e: False, timeout=0.5)
         agent.check_output(c)
         files = sorted(glob.glob(os.path.join(folder_cfg, "vigil-events.json*")))
-        c.check(len(files) > 2, "the event file rotated at 16 KiB (%d files)" % len(files))
+        c.check(len(files) > 2, "the event file rotated at 256 KiB (%d files)" % len(files))
         total = 0
         for f in files:
             st = os.stat(f)
-            c.check(st.st_size <= 16 * 1024, "%s is within the threshold (%d bytes)"
+            c.check(st.st_size <= 256 * 1024, "%s is within the threshold (%d bytes)"
                     % (os.path.basename(f), st.st_size))
             c.eq(st.st_mode & 0o777, 0o600, "%s has mode 0600" % os.path.basename(f))
             with open(f, "rb") as fh:
