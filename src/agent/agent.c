@@ -118,7 +118,7 @@ static int open_source(struct agent *a)
 		snprintf(msg, sizeof(msg),
 			 "eBPF source unavailable (%s); falling back to the process connector: "
 			 "no exec-time argv/cwd for processes that exit at once, no in-kernel "
-			 "filtering",
+			 "filtering, no file, network, DNS, identity, library or memory events",
 			 err);
 		ev.message = msg;
 		event__kv_str(&ev, "feature", "ebpf");
@@ -139,6 +139,20 @@ static int open_source(struct agent *a)
 	event__kv_str(&ev, "source", "proc_connector");
 	event__kv_str(&ev, "reason", a->cfg.source == SOURCE_PROC ? "configured" : "fallback");
 	pipeline__system(a->pl, &ev);
+	if (a->cfg.source == SOURCE_PROC &&
+	    (a->cfg.ev_file || a->cfg.ev_identity || a->cfg.ev_memory || a->cfg.ev_library ||
+	     a->cfg.ev_network || a->cfg.ev_dns)) {
+		/* Chosen, not fallen back to: still say what the config asked for
+		 * and this source cannot deliver. */
+		struct event d = { .type = SYS_FEATURE_DEGRADED };
+
+		d.message = "the process connector source reports process and thread events "
+			    "only: file, network, DNS, identity, library and memory events "
+			    "need the eBPF source";
+		event__kv_str(&d, "feature", "syscall_events");
+		event__kv_str(&d, "reason", "source proc configured");
+		pipeline__system(a->pl, &d);
+	}
 	return 0;
 }
 

@@ -748,6 +748,13 @@ def check_session(c, agent, scenarios, expect_source):
                [e for e in agent.events if proc(e) == {}]):
         c.eq(system(sel[0]).get("source"), expect_source, "Source Selected: source",
              sel)
+    degraded = [e for e in agent.events if name(e) == "Feature Degraded" and
+                system(e).get("feature") == "syscall_events"]
+    if expect_source == "proc_connector":
+        c.eq(len(degraded), 1, "the process connector says which event families it cannot "
+             "deliver (Feature Degraded)", degraded)
+    else:
+        c.eq(degraded, [], "the eBPF source delivers every family (no Feature Degraded)")
     for s in scenarios:
         s.check(c, agent)
     c.eq(agent.events_for_pid(agent.pid), [],
