@@ -920,6 +920,7 @@ void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct
 	case MEM_OP_MMAP_EXEC: ev.type = EVT_MEM_EXEC_ANON_MAPPED; kind = 0; break;
 	case MEM_OP_MPROTECT_EXEC: ev.type = EVT_MEM_EXEC_PERMISSION_ADDED; kind = 1; break;
 	case MEM_OP_MEMFD: ev.type = EVT_MEM_MEMFD_CREATED; kind = 2; break;
+	case MEM_OP_MPROTECT_NOEXEC: ev.type = EVT_MEM_EXEC_PERMISSION_REMOVED; kind = 3; break;
 	default: return;
 	}
 	if (!memory_rate_ok(pl, e, kind, time_boot_ns, &op->suppressed))

@@ -34,6 +34,7 @@ static const struct event_type_info event_types[] = {
 	{ EVT_MEM_EXEC_PERMISSION_ADDED, "Executable Permissions Added", "memory", MSG_EVENT, SEV_MEDIUM, "memory_details" },
 	{ EVT_MEM_MEMFD_CREATED, "Memory File Created", "memory", MSG_EVENT, SEV_INFO, "memory_details" },
 	{ EVT_MEM_FILELESS_EXEC, "Fileless Execution", "memory", MSG_EVENT, SEV_HIGH, "memory_details" },
+	{ EVT_MEM_EXEC_PERMISSION_REMOVED, "Executable Permissions Removed", "memory", MSG_EVENT, SEV_INFO, "memory_details" },
 	{ EVT_LIBRARY_LOADED, "Library Loaded", "library", MSG_EVENT, SEV_INFO, "library_details" },
 	{ SYS_SERVICE_INIT_STARTED, "Service Initialization Started", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
 	{ SYS_SERVICE_INIT_SUCCESSFUL, "Service Initialization Successful", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },

@@ -12,6 +12,7 @@ enum mem_op_kind {
 	MEM_OP_MMAP_EXEC = 1,
 	MEM_OP_MPROTECT_EXEC,
 	MEM_OP_MEMFD,
+	MEM_OP_MPROTECT_NOEXEC,	/* exec removed from a region that had it */
 };
 
 struct mem_op {

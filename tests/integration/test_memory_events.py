@@ -89,6 +89,12 @@ def scenario(c, interval, title):
     if mp:
         c.eq((md(mp[0])["memory_operation"], md(mp[0])["memory_anonymous"]), ("mprotect", True),
              "%s: mprotect on anonymous memory" % title, mp)
+    rm = [e for e in mine if name(e) == "Executable Permissions Removed"]
+    c.eq(len(rm), 1, "%s: mprotect removing exec from that region is reported" % title, mine)
+    if rm and mp:
+        c.eq(md(rm[0])["memory_address"], md(mp[0])["memory_address"],
+             "%s: removed from the region that got it" % title, rm + mp)
+        c.eq(md(rm[0])["memory_protection"], ["PROT_READ"], "%s: new protection" % title, rm)
     mf = [e for e in mine if name(e) == "Memory File Created"]
     c.check(mf and md(mf[0])["memory_memfd_name"] == "vigil-fileless",
             "%s: memfd_create with its name" % title, mine)

@@ -23,6 +23,22 @@ struct {
 	__type(value, struct vg_mem_scratch);
 } mem_scratch SEC(".maps");
 
+/* Regions that became executable (anonymous exec mmap, mprotect adding exec),
+ * by (tgid, start address): mprotect removing exec is reported only for
+ * these, since the protection before the call is not visible at exit. */
+struct vg_exec_region {
+	__u32 tgid;
+	__u32 pad;
+	__u64 addr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct vg_exec_region);
+	__type(value, __u64);	/* length */
+} exec_regions SEC(".maps");
+
 static __always_inline struct vg_mem_scratch *vg_mem_begin(struct task_struct *task,
 							    struct vg_config **cfgp, __u16 op,
 							    long ret)
@@ -93,10 +109,17 @@ int BPF_PROG(vg_exit_mmap, struct pt_regs *regs, long ret)
 	s->rec.fd = (int)VG_ARG4(regs);
 	if (!(flags & VG_MAP_ANONYMOUS))
 		f = vg_fd_file(task, s->rec.fd);
-	if (f)
+	if (f) {
 		vg_mem_file(s, f);
-	else
+	} else {
 		s->rec.hdr.flags |= VG_MF_ANON;
+		if (ret >= 0) {
+			struct vg_exec_region k = { .tgid = task->tgid, .addr = (__u64)ret };
+			__u64 len = s->rec.len;
+
+			bpf_map_update_elem(&exec_regions, &k, &len, BPF_ANY);
+		}
+	}
 	if (prot & VG_PROT_WRITE)
 		s->rec.hdr.flags |= VG_MF_WRITABLE;
 	vg_mem_send(cfg, s);
@@ -122,12 +145,32 @@ int BPF_PROG(vg_exit_mprotect, struct pt_regs *regs, long ret)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 prot = (__u32)VG_ARG2(regs);
+	struct vg_exec_region k = { .tgid = task->tgid, .addr = VG_ARG0(regs) };
 	struct vg_vma_found v = {};
 	struct vg_mem_scratch *s;
 	struct vg_config *cfg;
 
-	if (!(prot & VG_PROT_EXEC))
+	if (!(prot & VG_PROT_EXEC)) {
+		/* only regions we saw become executable: the common mprotect
+		 * (RELRO, guard pages) costs one failed lookup */
+		if (ret != 0 || !bpf_map_lookup_elem(&exec_regions, &k))
+			return 0;
+		bpf_map_delete_elem(&exec_regions, &k);
+		s = vg_mem_begin(task, &cfg, VG_MOP_MPROTECT_NOEXEC, ret);
+		if (!s)
+			return 0;
+		s->rec.addr = k.addr;
+		s->rec.len = VG_ARG1(regs);
+		s->rec.prot = prot;
+		s->rec.hdr.flags |= VG_MF_ANON;
+		vg_mem_send(cfg, s);
 		return 0;
+	}
+	if (ret == 0) {
+		__u64 len = VG_ARG1(regs);
+
+		bpf_map_update_elem(&exec_regions, &k, &len, BPF_ANY);
+	}
 	s = vg_mem_begin(task, &cfg, VG_MOP_MPROTECT_EXEC, ret);
 	if (!s)
 		return 0;

@@ -12,6 +12,7 @@ int memory_rec__handle(struct pipeline *pl, const void *data, size_t size)
 		[VG_MOP_MMAP_EXEC] = "mmap",
 		[VG_MOP_MPROTECT_EXEC] = "mprotect",
 		[VG_MOP_MEMFD] = "memfd_create",
+		[VG_MOP_MPROTECT_NOEXEC] = "mprotect",
 	};
 	const struct vg_mem *r = data;
 	const char *path = (const char *)(r + 1);

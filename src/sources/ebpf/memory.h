@@ -12,6 +12,7 @@ enum vg_mem_op {
 	VG_MOP_MMAP_EXEC = 1,	/* mmap with PROT_EXEC: anonymous or a file */
 	VG_MOP_MPROTECT_EXEC,	/* mprotect adding PROT_EXEC */
 	VG_MOP_MEMFD,		/* memfd_create */
+	VG_MOP_MPROTECT_NOEXEC,	/* mprotect removing exec from a region we saw get it */
 	VG_MOP_MAX,
 };
 

@@ -30,6 +30,8 @@ int main(int argc, char **argv)
 	p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (p == MAP_FAILED || mprotect(p, 4096, PROT_READ | PROT_EXEC))
 		return 5;
+	if (mprotect(p, 4096, PROT_READ))	/* exec removed again */
+		return 9;
 	fd = memfd_create("vigil-fileless", MFD_CLOEXEC);
 	src = open("/bin/true", O_RDONLY);
 	if (fd < 0 || src < 0 || fstat(src, &st) || sendfile(fd, src, NULL, st.st_size) != st.st_size)
