@@ -269,6 +269,18 @@ static void jw_int_if(struct jw *w, int *n, const char *key, bool present, int64
 		jw_lit(w, "null");
 }
 
+/* errno and its name for a failed call (ret = -errno), nulls otherwise. */
+static void jw_errno(struct jw *w, int *n, const char *errno_key, const char *name_key,
+		     bool failed, int64_t ret)
+{
+	jw_int_if(w, n, errno_key, failed, -ret);
+	jw_key(w, n, name_key);
+	if (failed)
+		jw_str(w, strerrorname_np((int)-ret));
+	else
+		jw_lit(w, "null");
+}
+
 /* A device in the kernel's encoding as "major:minor", null when unknown. */
 static void jw_dev(struct jw *w, int *n, const char *key, uint32_t dev)
 {
@@ -526,16 +538,7 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	jw_key(w, &n, "file_path_truncated");
 	jw_lit(w, f->path_truncated ? "true" : "false");
 	jw_opt_str(w, &n, "file_result", ok ? "success" : "failure");
-	jw_key(w, &n, "file_errno");
-	if (ok) {
-		jw_lit(w, "null");
-		jw_opt_str(w, &n, "file_error_name", NULL);
-	} else {
-		const char *en = strerrorname_np((int)-f->ret);
-
-		jw_int(w, -f->ret);
-		jw_opt_str(w, &n, "file_error_name", en);
-	}
+	jw_errno(w, &n, "file_errno", "file_error_name", !ok, f->ret);
 	jw_key(w, &n, "file_descriptor");
 	if (f->kind == FILE_OP_OPEN && ok)
 		jw_int(w, f->ret);
@@ -627,14 +630,7 @@ static void jw_identity(struct jw *w, const struct identity_op *op)
 	jw_opt_str(w, &n, "identity_operation", op->syscall);
 	jw_opt_str(w, &n, "identity_kind", kinds[op->kind <= IDENTITY_CAPABILITIES ? op->kind : 0]);
 	jw_opt_str(w, &n, "identity_result", op->ret == 0 ? "success" : "failure");
-	jw_key(w, &n, "identity_errno");
-	if (op->ret == 0) {
-		jw_lit(w, "null");
-		jw_opt_str(w, &n, "identity_error_name", NULL);
-	} else {
-		jw_int(w, -op->ret);
-		jw_opt_str(w, &n, "identity_error_name", strerrorname_np((int)-op->ret));
-	}
+	jw_errno(w, &n, "identity_errno", "identity_error_name", op->ret != 0, op->ret);
 	jw_key(w, &n, "identity_requested");
 	jw_raw(w, "[", 1);
 	for (unsigned i = 0; i < op->nrequested && i < 3; i++) {
@@ -700,14 +696,7 @@ static void jw_memory(struct jw *w, const struct mem_op *m)
 	jw_raw(w, "{", 1);
 	jw_opt_str(w, &n, "memory_operation", m->syscall);
 	jw_opt_str(w, &n, "memory_result", ok ? "success" : "failure");
-	jw_key(w, &n, "memory_errno");
-	if (ok) {
-		jw_lit(w, "null");
-		jw_opt_str(w, &n, "memory_error_name", NULL);
-	} else {
-		jw_int(w, -m->ret);
-		jw_opt_str(w, &n, "memory_error_name", strerrorname_np((int)-m->ret));
-	}
+	jw_errno(w, &n, "memory_errno", "memory_error_name", !ok, m->ret);
 	jw_key(w, &n, "memory_address");
 	if (memfd) {
 		jw_lit(w, "null");
@@ -763,15 +752,6 @@ static void jw_library(struct jw *w, const struct library_op *l)
 	jw_raw(w, "}", 1);
 }
 
-static void jw_uint_or_null(struct jw *w, int *n, const char *key, bool has, uint64_t v)
-{
-	jw_key(w, n, key);
-	if (has)
-		jw_uint(w, v);
-	else
-		jw_lit(w, "null");
-}
-
 static void jw_bool_or_null(struct jw *w, int *n, const char *key, bool has, bool v)
 {
 	jw_key(w, n, key);
@@ -816,49 +796,42 @@ static void jw_network(struct jw *w, const struct event *ev)
 	else
 		jw_str(w, op->ret >= 0 ? "success" : op->ret == -EINPROGRESS ? "in_progress"
 									: "failure");
-	jw_key(w, &n, "network_errno");
-	if (!lifecycle && op->ret < 0) {
-		jw_int(w, -op->ret);
-		jw_opt_str(w, &n, "network_error_name", strerrorname_np((int)-op->ret));
-	} else {
-		jw_lit(w, "null");
-		jw_opt_str(w, &n, "network_error_name", NULL);
-	}
-	jw_uint_or_null(w, &n, "network_file_descriptor", op->fd >= 0, (uint64_t)op->fd);
+	jw_errno(w, &n, "network_errno", "network_error_name", !lifecycle && op->ret < 0, op->ret);
+	jw_uint_if(w, &n, "network_file_descriptor", op->fd >= 0, (uint64_t)op->fd);
 	jw_opt_str(w, &n, "network_family", op->family);
 	jw_opt_str(w, &n, "network_socket_type", op->socket_type);
 	jw_opt_str(w, &n, "network_protocol", op->protocol);
 	jw_opt_str(w, &n, "network_local_address", op->local_address);
-	jw_uint_or_null(w, &n, "network_local_port", op->has_local_port, op->local_port);
+	jw_uint_if(w, &n, "network_local_port", op->has_local_port, op->local_port);
 	jw_bool_or_null(w, &n, "network_local_abstract", is_unix && op->local_address,
 			op->local_abstract);
 	jw_opt_str(w, &n, "network_remote_address", op->remote_address);
-	jw_uint_or_null(w, &n, "network_remote_port", op->has_remote_port, op->remote_port);
+	jw_uint_if(w, &n, "network_remote_port", op->has_remote_port, op->remote_port);
 	jw_bool_or_null(w, &n, "network_remote_abstract", is_unix && op->remote_address,
 			op->remote_abstract);
-	jw_uint_or_null(w, &n, "network_listen_backlog", op->has_backlog, op->backlog);
+	jw_uint_if(w, &n, "network_listen_backlog", op->has_backlog, op->backlog);
 	jw_id_hex(w, &n, "network_socket_id", op->socket_id);
 	jw_opt_str(w, &n, "network_direction", op->direction);
 	jw_opt_str(w, &n, "tcp_connection_state", op->tcp_new_state);
 	jw_opt_str(w, &n, "tcp_previous_state", op->tcp_old_state);
-	jw_uint_or_null(w, &n, "tcp_bytes_in", stats, op->bytes_in);
-	jw_uint_or_null(w, &n, "tcp_bytes_out", stats, op->bytes_out);
-	jw_uint_or_null(w, &n, "tcp_segments_in", stats, op->segs_in);
-	jw_uint_or_null(w, &n, "tcp_segments_out", stats, op->segs_out);
-	jw_uint_or_null(w, &n, "tcp_data_segments_in", stats, op->data_segs_in);
-	jw_uint_or_null(w, &n, "tcp_data_segments_out", stats, op->data_segs_out);
+	jw_uint_if(w, &n, "tcp_bytes_in", stats, op->bytes_in);
+	jw_uint_if(w, &n, "tcp_bytes_out", stats, op->bytes_out);
+	jw_uint_if(w, &n, "tcp_segments_in", stats, op->segs_in);
+	jw_uint_if(w, &n, "tcp_segments_out", stats, op->segs_out);
+	jw_uint_if(w, &n, "tcp_data_segments_in", stats, op->data_segs_in);
+	jw_uint_if(w, &n, "tcp_data_segments_out", stats, op->data_segs_out);
 	/* payload bytes per data-carrying segment (pure ACKs would drag the
 	 * average towards 0 and say nothing about the traffic) */
-	jw_uint_or_null(w, &n, "tcp_average_bytes_in", stats && op->data_segs_in,
+	jw_uint_if(w, &n, "tcp_average_bytes_in", stats && op->data_segs_in,
 			op->data_segs_in ? op->bytes_in / op->data_segs_in : 0);
-	jw_uint_or_null(w, &n, "tcp_average_bytes_out", stats && op->data_segs_out,
+	jw_uint_if(w, &n, "tcp_average_bytes_out", stats && op->data_segs_out,
 			op->data_segs_out ? op->bytes_out / op->data_segs_out : 0);
 	jw_time_or_null(w, &n, "tcp_connection_creation_time_iso_8601_ns", op->created_real_ns);
-	jw_uint_or_null(w, &n, "tcp_connection_creation_time_ns", op->created_real_ns != 0,
+	jw_uint_if(w, &n, "tcp_connection_creation_time_ns", op->created_real_ns != 0,
 			op->created_real_ns);
 	jw_time_or_null(w, &n, "tcp_connection_termination_time_iso_8601_ns",
 			op->kind == NET_OP_TCP_TERMINATED ? ev->time_ns : 0);
-	jw_uint_or_null(w, &n, "tcp_connection_overall_duration_ns", op->has_duration,
+	jw_uint_if(w, &n, "tcp_connection_overall_duration_ns", op->has_duration,
 			op->duration_ns);
 	jw_raw(w, "}", 1);
 }
@@ -879,16 +852,16 @@ static void jw_dns(struct jw *w, const struct dns_op *op)
 	jw_opt_str(w, &n, "dns_operation", op->syscall);
 	jw_opt_str(w, &n, "dns_protocol", op->protocol);
 	jw_opt_str(w, &n, "dns_resolver_address", op->resolver_address);
-	jw_uint_or_null(w, &n, "dns_resolver_port", op->has_resolver_port, op->resolver_port);
+	jw_uint_if(w, &n, "dns_resolver_port", op->has_resolver_port, op->resolver_port);
 	jw_id_hex(w, &n, "dns_socket_id", op->socket_id);
-	jw_uint_or_null(w, &n, "dns_transaction_id", hdr, hdr ? m->id : 0);
-	jw_uint_or_null(w, &n, "dns_opcode", hdr, hdr ? m->opcode : 0);
+	jw_uint_if(w, &n, "dns_transaction_id", hdr, hdr ? m->id : 0);
+	jw_uint_if(w, &n, "dns_opcode", hdr, hdr ? m->opcode : 0);
 	jw_bool_or_null(w, &n, "dns_is_response", hdr, hdr && m->response);
 	jw_bool_or_null(w, &n, "dns_truncated", hdr, hdr && m->truncated);
 	jw_opt_str(w, &n, "dns_response_code",
 		   hdr && op->answer ? dns__rcode_name(m->rcode) : NULL);
-	jw_uint_or_null(w, &n, "dns_question_count", hdr, hdr ? m->qd_total : 0);
-	jw_uint_or_null(w, &n, "dns_answer_count", hdr, hdr ? m->an_total : 0);
+	jw_uint_if(w, &n, "dns_question_count", hdr, hdr ? m->qd_total : 0);
+	jw_uint_if(w, &n, "dns_answer_count", hdr, hdr ? m->an_total : 0);
 	jw_key(w, &n, "dns_query_names");
 	jw_raw(w, "[", 1);
 	for (unsigned i = 0; i < nq; i++) {
