@@ -689,20 +689,16 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 
 	struct file_op closed;
 	struct proc_hashes hash;
+	struct watch_fd *w = NULL;
 
 	if (pid == pl->self_pid || (e && e->excluded))
 		return;
 	if (op->kind == FILE_OP_CLOSE_WRITTEN) {
-		struct watch_fd *w = watch_slot(pl, watch_key(pid, (uint32_t)op->flags), false);
-
+		w = watch_slot(pl, watch_key(pid, (uint32_t)op->flags), false);
 		if (!w)
 			return;	/* not under watch_paths */
 		closed = *op;
 		closed.path = w->path;
-		closed.hash = &hash;
-		memset(&hash, 0, sizeof(hash));
-		if (pl->hasher)
-			hasher__lookup_path(pl->hasher, w->path, &hash);
 		ev.file = &closed;
 	} else {
 		watch_open(pl, pid, op);
@@ -711,6 +707,13 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 	if (!pl->cfg->ev_file || path_matches(&pl->cfg->exclude_paths, ev.file->path) ||
 	    path_matches(&pl->cfg->exclude_paths, ev.file->path2))
 		goto out;
+	if (w) {
+		/* hashed only when the event is going out */
+		memset(&hash, 0, sizeof(hash));
+		if (pl->hasher)
+			hasher__lookup_path(pl->hasher, w->path, &hash);
+		closed.hash = &hash;
+	}
 	if (e) {
 		refresh_hash(pl, &e->info);
 		cache_block(pl, &e->info);
@@ -721,12 +724,8 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 	ev.parent = parent_of(pl, ev.proc);
 	emit(pl, &ev);
 out:
-	if (op->kind == FILE_OP_CLOSE_WRITTEN) {
-		struct watch_fd *w = watch_slot(pl, watch_key(pid, (uint32_t)op->flags), false);
-
-		if (w)
-			watch_remove(pl, w);
-	}
+	if (w)
+		watch_remove(pl, w);
 }
 
 void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
