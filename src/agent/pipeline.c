@@ -277,6 +277,23 @@ static const struct proc_info *parent_of(struct pipeline *pl, const struct proc_
 	return &pe->info;
 }
 
+/* The process block of an event: the table entry, made ready for output, or
+ * for a process the table does not know, its ids alone with everything else
+ * unknown (never uid 0: that would claim root). */
+static struct proc_info *event_proc(struct pipeline *pl, struct proc_entry *e, uint32_t pid,
+				   uint32_t tid, struct proc_info *unknown)
+{
+	if (e) {
+		refresh_hash(pl, &e->info);
+		cache_block(pl, &e->info);
+		return &e->info;
+	}
+	*unknown = (struct proc_info){ .pid = pid, .tid = tid };
+	unknown->uid = unknown->gid = unknown->euid = unknown->egid = PROC_ID_UNSET;
+	unknown->auid = PROC_ID_UNSET;
+	return unknown;
+}
+
 static void emit_process_created(struct pipeline *pl, const struct proc_info *p, uint64_t boot_ns)
 {
 	struct event ev = {
@@ -506,14 +523,9 @@ void pipeline__on_exit(struct pipeline *pl, uint32_t pid, uint32_t tid, bool gro
 		       uint32_t exit_status, uint64_t time_boot_ns)
 {
 	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
-	struct proc_info unknown = { .pid = pid, .tid = tid };
-	const struct proc_info *p = e ? &e->info : &unknown;
+	struct proc_info unknown;
+	const struct proc_info *p = event_proc(pl, e, pid, tid, &unknown);
 	bool excluded = e ? e->excluded : pid == pl->self_pid;
-
-	if (e) {
-		refresh_hash(pl, &e->info);
-		cache_block(pl, &e->info);
-	}
 
 	/* A source that cannot tell the group's end exactly (the process
 	 * connector) may report it again with a later thread's exit. */
@@ -680,7 +692,7 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 		       uint64_t time_boot_ns)
 {
 	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
-	struct proc_info unknown = { .pid = pid, .tid = tid };
+	struct proc_info unknown;
 	struct event ev = {
 		.type = file_event_type(op),
 		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
@@ -714,13 +726,7 @@ void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const st
 			hasher__lookup_path(pl->hasher, w->path, &hash);
 		closed.hash = &hash;
 	}
-	if (e) {
-		refresh_hash(pl, &e->info);
-		cache_block(pl, &e->info);
-		ev.proc = &e->info;
-	} else {
-		ev.proc = &unknown;
-	}
+	ev.proc = event_proc(pl, e, pid, tid, &unknown);
 	ev.parent = parent_of(pl, ev.proc);
 	emit(pl, &ev);
 out:
@@ -732,7 +738,7 @@ void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
 			   struct identity_op *op, uint64_t time_boot_ns)
 {
 	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
-	struct proc_info unknown = { .pid = pid, .tid = tid };
+	struct proc_info unknown;
 	struct event ev = {
 		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
 		.identity = op,
@@ -771,12 +777,7 @@ void pipeline__on_identity(struct pipeline *pl, uint32_t pid, uint32_t tid,
 	if (!pl->cfg->ev_identity)
 		return;
 	ev.type = op->ret == 0 ? EVT_IDENTITY_CHANGED : EVT_IDENTITY_CHANGE_FAILED;
-	if (e) {
-		cache_block(pl, &e->info);
-		ev.proc = &e->info;
-	} else {
-		ev.proc = &unknown;
-	}
+	ev.proc = event_proc(pl, e, pid, tid, &unknown);
 	ev.parent = parent_of(pl, ev.proc);
 	emit(pl, &ev);
 }
@@ -894,8 +895,7 @@ void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct
 			 uint64_t time_boot_ns)
 {
 	struct proc_entry *e = proc_table__lookup(pl->procs, pid);
-	struct proc_info unknown = { .pid = pid, .tid = tid };
-	struct proc_info *p = e ? &e->info : &unknown;
+	struct proc_info unknown, *p;
 	struct event ev = {
 		.time_ns = pipeline__boot_to_real(pl, time_boot_ns),
 		.mem = op,
@@ -904,10 +904,7 @@ void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct
 
 	if (pid == pl->self_pid || (e && e->excluded))
 		return;
-	if (e) {
-		refresh_hash(pl, &e->info);
-		cache_block(pl, &e->info);
-	}
+	p = event_proc(pl, e, pid, tid, &unknown);
 	if (op->kind == MEM_OP_MMAP_EXEC && !op->anonymous) {
 		if (pl->cfg->ev_library)
 			emit_library(pl, e, p, op, time_boot_ns);
@@ -953,15 +950,7 @@ static const struct proc_info *net_proc(struct pipeline *pl, uint32_t pid, uint3
 
 	if ((pid && pid == pl->self_pid) || (e && e->excluded))
 		return NULL;
-	if (e) {
-		refresh_hash(pl, &e->info);
-		cache_block(pl, &e->info);
-		return &e->info;
-	}
-	*unknown = (struct proc_info){ .pid = pid, .tid = tid };
-	unknown->uid = unknown->gid = unknown->euid = unknown->egid = PROC_ID_UNSET;
-	unknown->auid = PROC_ID_UNSET;
-	return unknown;
+	return event_proc(pl, e, pid, tid, unknown);
 }
 
 void pipeline__on_net(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct net_op *op,
