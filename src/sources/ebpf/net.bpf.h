@@ -49,9 +49,9 @@
 
 _Static_assert(VG_UNIX_PATH_MAX <= VG_UNIX_MASK + 1, "unix path mask");
 
-/* One scratch record per CPU for the syscall handlers and another for the
- * tracepoint: a state change in softirq may interrupt a handler between
- * filling its record and sending it. */
+/* One scratch record per CPU for the syscall handlers and two for the
+ * tracepoint (one per program, see vg_tcp_state_nested): a state change in
+ * softirq may interrupt a handler between filling its record and sending it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -61,10 +61,18 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, struct vg_net);
 } tcp_scratch SEC(".maps");
+
+/* Set while vg_tcp_state runs on this CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tcp_busy SEC(".maps");
 
 struct vg_dns_scratch {
 	struct vg_dns rec;
@@ -465,21 +473,20 @@ int BPF_PROG(vg_exit_accept, struct pt_regs *regs, long ret)
 	return vg_net_sys(regs, ret, VG_NOP_ACCEPT, -1, NULL, 0, 0);
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(vg_tcp_state, struct sock *sk, int oldstate, int newstate)
+static __always_inline int vg_tcp_state_change(struct sock *sk, int oldstate, int newstate,
+					       __u32 slot)
 {
 	struct vg_config *cfg = get_config();
 	struct vg_tcp_conn *c, n = {};
 	struct vg_net *r;
 	__u64 key = (__u64)sk, now;
-	__u32 zero = 0;
 
 	if (!cfg || !(cfg->types & VG_TYPE_NET) || !bpf_skc_to_tcp_sock(sk))
 		return 0;
 	if (newstate != VG_TCP_SYN_SENT && newstate != VG_TCP_ESTABLISHED &&
 	    newstate != VG_TCP_CLOSE && !(cfg->types & VG_TYPE_TCP_STATE))
 		return 0;
-	r = bpf_map_lookup_elem(&tcp_scratch, &zero);
+	r = bpf_map_lookup_elem(&tcp_scratch, &slot);
 	if (!r) {
 		count(VG_CNT_NO_SCRATCH);
 		return 0;
@@ -540,6 +547,36 @@ int BPF_PROG(vg_tcp_state, struct sock *sk, int oldstate, int newstate)
 	if (newstate == VG_TCP_CLOSE)
 		bpf_map_delete_elem(&vg_tcp_conns, &key);
 	return 0;
+}
+
+/* The kernel runs a tracing program at most once per CPU at a time: a state
+ * change in a softirq that interrupts vg_tcp_state (the client's SYN_SENT in
+ * connect() while loopback delivers the server's side, say) would be skipped
+ * and counted as a recursion miss. So a second program on the same
+ * tracepoint takes the change when, and only when, vg_tcp_state is busy on
+ * this CPU: whichever of the two the kernel calls first, every change is
+ * handled once. Only a third level of nesting is still missed (and counted). */
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(vg_tcp_state, struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&tcp_busy, &zero);
+
+	if (!busy)
+		return 0;
+	*busy = 1;
+	vg_tcp_state_change(sk, oldstate, newstate, 0);
+	*busy = 0;
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(vg_tcp_state_nested, struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&tcp_busy, &zero);
+
+	if (!busy || !*busy)
+		return 0;
+	return vg_tcp_state_change(sk, oldstate, newstate, 1);
 }
 
 /* ---- DNS ---- */
