@@ -1,0 +1,51 @@
+/* Cuts the event stream into batches: a batch is full at max_bytes or
+ * max_lines, and due interval_ms after its first line arrived. Pure logic:
+ * the caller passes the time in (monotonic ms) and seals what it takes.
+ * Not thread-safe: one owner (the batcher thread). */
+#ifndef VIGIL_BATCHER_H
+#define VIGIL_BATCHER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct batcher;
+
+struct batcher_stats {
+	uint64_t lines;		/* accepted */
+	uint64_t batches;	/* taken */
+	uint64_t too_big;	/* refused: one line over max_bytes */
+	uint64_t invalid;	/* refused: empty or not '\n'-terminated */
+	uint64_t busy;		/* refused: added while full, before take */
+};
+
+/* max_bytes: 2 .. BATCH_MAX_RAW_BYTES; max_lines: 1 .. BATCH_MAX_EVENTS;
+ * interval_ms >= 1. Memory: at most 2 * max_bytes, grown as lines arrive.
+ * 0, -EINVAL or -ENOMEM. */
+int batcher__new(struct batcher **out, size_t max_bytes, uint32_t max_lines,
+		 uint32_t interval_ms);
+void batcher__free(struct batcher *b);
+
+/* Adds one line (its bytes up to and including the '\n'). Returns 0 (room
+ * left), 1 (full: take now), or a refusal, counted in the stats, with err
+ * saying why: -E2BIG (the line alone is bigger than max_bytes: it can never
+ * be sent as it is), -EINVAL (empty or not '\n'-terminated), -ENOSPC (full
+ * and not taken yet), -ENOMEM.
+ * A line that does not fit the current batch still returns 1: it is kept and
+ * starts the next batch, so a batch never exceeds max_bytes and no line is
+ * lost. */
+int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_ms, char *err,
+		 size_t errlen);
+/* True when full, or when the oldest line has waited interval_ms. */
+bool batcher__due(const struct batcher *b, uint64_t now_ms);
+/* Lines in the current batch (0: nothing to take). */
+uint32_t batcher__count(const struct batcher *b);
+/* When batcher__due() will be true (the oldest line's time + interval_ms),
+ * UINT64_MAX when empty: for the caller's poll timeout. */
+uint64_t batcher__deadline(const struct batcher *b);
+/* Hands out the current batch and starts the next one: *lines (owned by b,
+ * valid until the next call on b), *len bytes, *count lines. NULL when empty. */
+const char *batcher__take(struct batcher *b, size_t *len, uint32_t *count);
+void batcher__stats(const struct batcher *b, struct batcher_stats *st);
+
+#endif
