@@ -138,14 +138,17 @@ int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_m
 			len, b->max_bytes);
 		return -E2BIG;
 	}
-	if (is_full(b)) {
+	if (other(b)->lines > 0) {
 		b->st.busy++;
-		set_err(err, errlen, "batcher: batch full and not taken yet; line dropped");
+		set_err(err, errlen,
+			"batcher: a full batch and the line after it wait to be taken; line dropped");
 		return -ENOSPC;
 	}
-	if (len > b->max_bytes - s->len) {
-		/* The other slot is free: is_full() checked it has no carry,
-		 * and what it held was taken before this call. */
+	if (s->lines >= b->max_lines || len > b->max_bytes - s->len) {
+		/* The line starts the next batch, in the other slot: free, as
+		 * what it held was taken before this call. A caller that takes
+		 * on every 1 never sees -ENOSPC, even when the carried line
+		 * fills a batch on its own. */
 		s = other(b);
 		s->len = 0;
 		s->lines = 0;

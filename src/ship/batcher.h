@@ -29,11 +29,12 @@ void batcher__free(struct batcher *b);
 /* Adds one line (its bytes up to and including the '\n'). Returns 0 (room
  * left), 1 (full: take now), or a refusal, counted in the stats, with err
  * saying why: -E2BIG (the line alone is bigger than max_bytes: it can never
- * be sent as it is), -EINVAL (empty or not '\n'-terminated), -ENOSPC (full
- * and not taken yet), -ENOMEM.
+ * be sent as it is), -EINVAL (empty, not '\n'-terminated, or several lines),
+ * -ENOSPC (a full batch and the line after it are both waiting: take first),
+ * -ENOMEM.
  * A line that does not fit the current batch still returns 1: it is kept and
  * starts the next batch, so a batch never exceeds max_bytes and no line is
- * lost. */
+ * lost. A caller that takes whenever add returns 1 never gets -ENOSPC. */
 int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_ms, char *err,
 		 size_t errlen);
 /* True when full, or when the oldest line has waited interval_ms. */
