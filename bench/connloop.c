@@ -3,7 +3,8 @@
  * connloop: the network-telemetry benchmark's workload. A loopback TCP server
  * thread accepts, reads the client's 16 bytes to end of stream and closes;
  * the main thread, N times, one after the other: socket, connect to it, write
- * 16 bytes, close. The clock stops when the server has closed its N-th
+ * 16 bytes, close, staying at most CONNLOOP_WINDOW connections ahead of the
+ * server. The clock stops when the server has closed its N-th
  * connection. A watcher sees per iteration a connect, an accept and two TCP
  * connections (client and server side) created and terminated.
  *
@@ -32,13 +33,40 @@
 #define CONNLOOP_DEFAULT_N 5000
 #define CONNLOOP_MAX_N 1000000L
 #define CONNLOOP_BACKLOG 1024
+/* The client stays at most this many connections ahead of the server. Free
+ * running, a client that got the CPU while the server did not would fill the
+ * accept queue, have a SYN dropped and wait out TCP's 1 s initial
+ * retransmission timeout: the loop's time would measure that luck (it
+ * happened with no agent at all on a busy machine), not the cost of
+ * watching connections. */
+#define CONNLOOP_WINDOW 64
 
 struct server {
 	int lfd;
 	long n;		/* connections to serve */
 	long served;	/* accepted, read and closed */
 	long failed;
+	pthread_mutex_t lock;	/* guards done */
+	pthread_cond_t progress;
+	long done;		/* served + failed, for the client's window */
 };
+
+static void server_progress(struct server *s)
+{
+	pthread_mutex_lock(&s->lock);
+	s->done = s->served + s->failed;
+	pthread_cond_signal(&s->progress);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Blocks while the client is CONNLOOP_WINDOW connections ahead. */
+static void client_wait_window(struct server *s, long issued)
+{
+	pthread_mutex_lock(&s->lock);
+	while (issued - s->done >= CONNLOOP_WINDOW)
+		pthread_cond_wait(&s->progress, &s->lock);
+	pthread_mutex_unlock(&s->lock);
+}
 
 static uint64_t now_ns(void)
 {
@@ -87,6 +115,7 @@ static void *serve(void *arg)
 				continue;
 			fprintf(stderr, "connloop: accept: %s\n", strerror(errno));
 			s->failed = s->n - s->served;
+			server_progress(s);
 			break;
 		}
 		/* to end of stream: the client's close, so the server closes second */
@@ -98,6 +127,7 @@ static void *serve(void *arg)
 		else
 			s->served++;
 		close(fd);
+		server_progress(s);
 	}
 	return NULL;
 }
@@ -107,7 +137,8 @@ int main(int argc, char **argv)
 	static const char payload[16] = "vigilbench-data\n";
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(addr);
-	struct server s = { .lfd = -1 };
+	struct server s = { .lfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
+			    .progress = PTHREAD_COND_INITIALIZER };
 	long i, failed = 0;
 	uint64_t t0, t1, c0, c1;
 	pthread_t tid;
@@ -142,8 +173,10 @@ int main(int argc, char **argv)
 	c0 = self_cpu_ns();
 	t0 = now_ns();
 	for (i = 0; i < s.n; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd;
 
+		client_wait_window(&s, i - failed);	/* a failed connect never reaches the server */
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			fprintf(stderr, "connloop: socket: %s\n", strerror(errno));
 			break;

@@ -55,7 +55,7 @@ static int buf_reserve(struct buf *b, size_t n)
 	return 0;
 }
 
-int buf__add(struct buf *b, const void *p, size_t n)
+int buf__add_slow(struct buf *b, const void *p, size_t n)
 {
 	int err = buf_reserve(b, n);
 

@@ -45,6 +45,12 @@ struct output_ctx {
 	char instance_hex[17];	/* agent_instance_id as written */
 	uint64_t msg_counter;	/* next message number; atomically incremented */
 	int64_t boot_to_real_ns;	/* CLOCK_REALTIME - CLOCK_BOOTTIME */
+	/* The header members that never change, rendered once by the JSON
+	 * writer on first use (owned; freed with the context). */
+	char *json_head;	/* {"vendor_name":…,"product_version":… */
+	size_t json_head_len;
+	char *json_tail;	/* ,"message_timezone":…,"host_information":{…}} */
+	size_t json_tail_len;
 };
 
 /* Gathers the host facts. device_id NULL or "" means the machine id. Fails

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -185,15 +186,28 @@ struct jw {
 	int err;
 };
 
-static void jw_raw(struct jw *w, const char *s, size_t n)
+/* The small writers are inlined so that the length of a literal key or
+ * value is a constant at the call site. */
+#define JW_INLINE static inline __attribute__((always_inline))
+
+JW_INLINE void jw_raw(struct jw *w, const char *s, size_t n)
 {
 	if (!w->err)
 		w->err = buf__add(w->b, s, n);
 }
 
-static void jw_lit(struct jw *w, const char *s)
+JW_INLINE void jw_lit(struct jw *w, const char *s)
 {
 	jw_raw(w, s, strlen(s));
+}
+
+/* n lowercase hex digits of v, most significant first */
+static void hex_digits(char *out, uint64_t v, int n)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = n - 1; i >= 0; i--, v >>= 4)
+		out[i] = hex[v & 0xf];
 }
 
 static void jw_str(struct jw *w, const char *s)
@@ -228,7 +242,7 @@ static void jw_int(struct jw *w, int64_t v)
 /* Starts a member: comma unless it is the first of its object. */
 /* Keys are this program's own identifiers (field table, envelope names):
  * plain ASCII that needs no escaping (test_json checks every field name). */
-static void jw_key(struct jw *w, int *n, const char *key)
+JW_INLINE void jw_key(struct jw *w, int *n, const char *key)
 {
 	char tmp[128];
 	size_t len = strlen(key), o = 0;
@@ -251,7 +265,7 @@ static void jw_key(struct jw *w, int *n, const char *key)
 }
 
 /* A member that is a number when present and null otherwise. */
-static void jw_uint_if(struct jw *w, int *n, const char *key, bool present, uint64_t v)
+JW_INLINE void jw_uint_if(struct jw *w, int *n, const char *key, bool present, uint64_t v)
 {
 	jw_key(w, n, key);
 	if (present)
@@ -260,7 +274,7 @@ static void jw_uint_if(struct jw *w, int *n, const char *key, bool present, uint
 		jw_lit(w, "null");
 }
 
-static void jw_int_if(struct jw *w, int *n, const char *key, bool present, int64_t v)
+JW_INLINE void jw_int_if(struct jw *w, int *n, const char *key, bool present, int64_t v)
 {
 	jw_key(w, n, key);
 	if (present)
@@ -389,20 +403,77 @@ static void jw_proc(struct jw *w, const struct proc_info *p, int64_t boot_to_rea
 	jw_raw(w, "}", 1);
 }
 
+/* The members of the header that are the same in every message of this
+ * agent, rendered once: ctx->json_head opens the header object, json_tail
+ * closes it. 0 or -ENOMEM. */
+static int render_constant_header(struct output_ctx *ctx)
+{
+	struct buf b;
+	struct jw w = { .b = &b };
+	int n = 0, h = 0;
+
+	buf__init(&b, 64 * 1024);
+	jw_raw(&w, "{", 1);
+	jw_key(&w, &n, "vendor_name");
+	jw_str(&w, ctx->vendor_name);
+	jw_key(&w, &n, "product_name");
+	jw_str(&w, ctx->product_name);
+	jw_key(&w, &n, "product_version");
+	jw_str(&w, ctx->product_version);
+	if (w.err)
+		goto fail;
+	ctx->json_head = b.data;
+	ctx->json_head_len = b.len;
+	buf__init(&b, 64 * 1024);
+	jw_key(&w, &n, "message_timezone");
+	jw_str(&w, ctx->timezone);
+	jw_key(&w, &n, "user_data");
+	jw_str(&w, ctx->user_data);
+	jw_key(&w, &n, "host_information");
+	jw_raw(&w, "{", 1);
+	jw_key(&w, &h, "hostname");
+	jw_str(&w, ctx->hostname);
+	jw_key(&w, &h, "device_id");
+	jw_str(&w, ctx->device_id);
+	jw_key(&w, &h, "org_id");
+	jw_str(&w, ctx->org_id);
+	jw_key(&w, &h, "machine_id");
+	jw_str(&w, ctx->machine_id);
+	jw_key(&w, &h, "boot_uuid");
+	jw_str(&w, ctx->boot_uuid);
+	jw_key(&w, &h, "os_name");
+	jw_str(&w, ctx->os_name);
+	jw_key(&w, &h, "os_version");
+	jw_str(&w, ctx->os_version);
+	jw_key(&w, &h, "agent_instance_id");
+	jw_str(&w, ctx->instance_hex);
+	jw_raw(&w, "}}", 2);
+	if (w.err) {
+		free(ctx->json_head);
+		ctx->json_head = NULL;
+		goto fail;
+	}
+	ctx->json_tail = b.data;
+	ctx->json_tail_len = b.len;
+	return 0;
+fail:
+	buf__free(&b);
+	return -ENOMEM;
+}
+
 static void jw_header(struct jw *w, const struct event *ev, const struct event_type_info *ti,
 		      struct output_ctx *ctx)
 {
 	char id[OUTPUT_MSG_ID_LEN + 1];
-	int n = 0, h = 0;
+	int n = 0;
 
+	if (!ctx->json_head && render_constant_header(ctx)) {
+		w->err = -ENOMEM;
+		return;
+	}
 	output_ctx__next_message_id(ctx, id);
-	jw_raw(w, "{", 1);
-	jw_key(w, &n, "vendor_name");
-	jw_str(w, ctx->vendor_name);
-	jw_key(w, &n, "product_name");
-	jw_str(w, ctx->product_name);
-	jw_key(w, &n, "product_version");
-	jw_str(w, ctx->product_version);
+	jw_raw(w, ctx->json_head, ctx->json_head_len);
+	n = 3;
 	jw_key(w, &n, "message_type");
 	jw_str(w, msg_type_name(ti->msg_type));
 	jw_key(w, &n, "severity");
@@ -415,29 +486,7 @@ static void jw_header(struct jw *w, const struct event *ev, const struct event_t
 	jw_time(w, ev->time_ns);
 	jw_key(w, &n, "occurred_message_time_ns");
 	jw_uint(w, ev->time_ns);
-	jw_key(w, &n, "message_timezone");
-	jw_str(w, ctx->timezone);
-	jw_key(w, &n, "user_data");
-	jw_str(w, ctx->user_data);
-	jw_key(w, &n, "host_information");
-	jw_raw(w, "{", 1);
-	jw_key(w, &h, "hostname");
-	jw_str(w, ctx->hostname);
-	jw_key(w, &h, "device_id");
-	jw_str(w, ctx->device_id);
-	jw_key(w, &h, "org_id");
-	jw_str(w, ctx->org_id);
-	jw_key(w, &h, "machine_id");
-	jw_str(w, ctx->machine_id);
-	jw_key(w, &h, "boot_uuid");
-	jw_str(w, ctx->boot_uuid);
-	jw_key(w, &h, "os_name");
-	jw_str(w, ctx->os_name);
-	jw_key(w, &h, "os_version");
-	jw_str(w, ctx->os_version);
-	jw_key(w, &h, "agent_instance_id");
-	jw_str(w, ctx->instance_hex);
-	jw_raw(w, "}}", 2);
+	jw_raw(w, ctx->json_tail, ctx->json_tail_len);
 }
 
 static void jw_exit(struct jw *w, const struct event *ev)
@@ -512,7 +561,7 @@ static void jw_open_flags(struct jw *w, uint64_t flags)
 	jw_raw(w, "]", 1);
 }
 
-static void jw_opt_str(struct jw *w, int *n, const char *key, const char *val)
+JW_INLINE void jw_opt_str(struct jw *w, int *n, const char *key, const char *val)
 {
 	jw_key(w, n, key);
 	jw_str(w, val);
@@ -591,7 +640,7 @@ static void jw_file(struct jw *w, const struct file_op *f)
 	jw_raw(w, "}", 1);
 }
 
-static void jw_id_or_null(struct jw *w, int *n, const char *key, uint32_t id)
+JW_INLINE void jw_id_or_null(struct jw *w, int *n, const char *key, uint32_t id)
 {
 	jw_key(w, n, key);
 	if (id == 0xffffffffu)
@@ -752,7 +801,7 @@ static void jw_library(struct jw *w, const struct library_op *l)
 	jw_raw(w, "}", 1);
 }
 
-static void jw_bool_or_null(struct jw *w, int *n, const char *key, bool has, bool v)
+JW_INLINE void jw_bool_or_null(struct jw *w, int *n, const char *key, bool has, bool v)
 {
 	jw_key(w, n, key);
 	jw_lit(w, !has ? "null" : v ? "true" : "false");
@@ -767,8 +816,10 @@ static void jw_id_hex(struct jw *w, int *n, const char *key, uint64_t id)
 		jw_lit(w, "null");
 		return;
 	}
-	snprintf(tmp, sizeof(tmp), "%016llx", (unsigned long long)id);
-	jw_str(w, tmp);
+	tmp[0] = '"';
+	hex_digits(tmp + 1, id, 16);
+	tmp[17] = '"';
+	jw_raw(w, tmp, 18);
 }
 
 static void jw_time_or_null(struct jw *w, int *n, const char *key, uint64_t real_ns)

@@ -66,6 +66,22 @@ static void test_format_ip(void)
 	CHECK_INT(net_rec__format_ip(AF_INET6, a, out, 40), 0);
 	CHECK_INT(net_rec__format_ip(AF_UNIX, a, out, sizeof(out)), -EAFNOSUPPORT);
 	CHECK_INT(net_rec__format_ip(0, a, out, sizeof(out)), -EAFNOSUPPORT);
+	/* IPv4 is formatted by hand: every octet value in every position
+	 * agrees with inet_ntop */
+	for (unsigned v = 0; v < 256; v++) {
+		char want[INET_ADDRSTRLEN];
+
+		a[0] = (uint8_t)v;
+		a[1] = (uint8_t)(255 - v);
+		a[2] = (uint8_t)(v * 7);
+		a[3] = (uint8_t)(v / 3);
+		inet_ntop(AF_INET, a, want, sizeof(want));
+		CHECK_INT(net_rec__format_ip(AF_INET, a, out, sizeof(out)), 0);
+		CHECK_STR(out, want);
+	}
+	memset(a, 0xff, 4);
+	CHECK_INT(net_rec__format_ip(AF_INET, a, out, 15), -ENOSPC);	/* 255.255.255.255 + NUL */
+	CHECK_INT(net_rec__format_ip(AF_INET, a, out, 16), 0);
 }
 
 static void test_format_unix(void)

@@ -44,10 +44,28 @@ int net_rec__format_ip(uint16_t family, const uint8_t addr[16], char *out, size_
 	char tmp[INET6_ADDRSTRLEN];
 	size_t n;
 
-	if (family != AF_INET && family != AF_INET6)
+	if (family == AF_INET) {
+		/* glibc's inet_ntop formats IPv4 with sprintf: two per network
+		 * event showed in profiles */
+		size_t o = 0;
+
+		for (int i = 0; i < 4; i++) {
+			unsigned v = addr[i];
+
+			if (i)
+				tmp[o++] = '.';
+			if (v >= 100)
+				tmp[o++] = (char)('0' + v / 100);
+			if (v >= 10)
+				tmp[o++] = (char)('0' + v / 10 % 10);
+			tmp[o++] = (char)('0' + v % 10);
+		}
+		tmp[o] = '\0';
+	} else if (family != AF_INET6) {
 		return -EAFNOSUPPORT;
-	if (!inet_ntop(family, addr, tmp, sizeof(tmp)))
+	} else if (!inet_ntop(family, addr, tmp, sizeof(tmp))) {
 		return -EAFNOSUPPORT;
+	}
 	n = strlen(tmp);
 	if (n + 1 > outlen)
 		return -ENOSPC;
