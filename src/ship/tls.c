@@ -328,7 +328,13 @@ SSL_CTX *tls__server_ctx(const char *cert_file, const char *key_file, char *err,
 		return ctx_fail(ctx, ENOENT);
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
-		snprintf(what, sizeof(what), "tls: cannot load the private key %s", key_file);
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH)
+			snprintf(what, sizeof(what),
+				 "tls: the key %s does not match the certificate %s", key_file,
+				 cert_file);
+		else
+			snprintf(what, sizeof(what), "tls: cannot load the private key %s",
+				 key_file);
 		ossl_err(err, errlen, what);
 		return ctx_fail(ctx, ENOENT);
 	}
