@@ -3,6 +3,7 @@ truncates, chmods, chowns, links, symlinks and deletes files under a temp dir,
 opens a missing file and one relative to a directory fd; every operation must
 be reported with absolute paths, flags, mode, result and errno."""
 import errno
+import re
 import os
 import subprocess
 import sys
@@ -144,6 +145,10 @@ with open(os.path.join(d, "watched.conf"), "w") as f:
     f.write("new content\n")
 with open(os.path.join(d, "excluded", "noise.log"), "w") as f:
     f.write("x")
+with open(os.path.join(d, "excluded", "noise.log")) as f:
+    f.read()
+with open(os.path.join(d, "noise.skip"), "w") as f:
+    f.write("x")
 open(os.path.join(d, "lib.jar"), "rb").read()
 open(os.path.join(d, "lib.jar"), "rb").read()
 '''
@@ -151,7 +156,9 @@ open(os.path.join(d, "lib.jar"), "rb").read()
 
 def watch_and_exclude(c):
     """events.watch_paths: a write-opened file closed -> content change with
-    the new sha256; exclusions.paths: nothing below it is reported; a .jar
+    the new sha256; exclusions.paths: nothing below it is reported (a literal directory is
+    dropped in the kernel, which the agent's log counts; a glob in user
+    space); a .jar
     read by a process is a java dependency (once)."""
     import hashlib
     tmp = os.path.realpath(tempfile.mkdtemp(prefix="vigil-it-watch-"))
@@ -159,7 +166,7 @@ def watch_and_exclude(c):
     with open(os.path.join(tmp, "lib.jar"), "wb") as f:
         f.write(b"PK\x03\x04 not really a jar")
     cfg = ("output:\n  stdout: true\nevents:\n  watch_paths: [\"%s\"]\n"
-           "exclusions:\n  paths: [\"%s/excluded\"]\n" % (tmp, tmp))
+           "exclusions:\n  paths: [\"%s/excluded\", \"%s/*.skip\"]\n" % (tmp, tmp, tmp))
     with Agent("files-watch", config=cfg) as agent:
         p = subprocess.Popen([sys.executable, "-c", WATCH, tmp])
         c.eq(p.wait(timeout=20), 0, "the workload ran")
@@ -176,8 +183,15 @@ def watch_and_exclude(c):
         c.eq(f["file_size_bytes"], 12, "content change: size", cc)
         c.eq(cc[0]["message_header"]["severity"], "MEDIUM", "content change: MEDIUM", cc)
     ex = [e for e in mine if e["activity_data"]["family"] == "file" and
-          "excluded" in (fd_(e).get("file_path") or "")]
-    c.eq(ex, [], "exclusions.paths: nothing below the excluded directory is reported")
+          ("excluded" in (fd_(e).get("file_path") or "") or
+           (fd_(e).get("file_path") or "").endswith(".skip"))]
+    c.eq(ex, [], "exclusions.paths: nothing below the excluded directory or matching "
+         "the glob is reported")
+    m = re.search(r"(\d+) file events on excluded paths were dropped in the kernel",
+                  agent.stderr_text())
+    c.check(m is not None and int(m.group(1)) >= 2,
+            "the literal exclusion was applied in the kernel (both opens below it)",
+            expected=">= 2 dropped in the kernel", actual=agent.stderr_text()[-600:])
     jars = [e for e in mine if name(e) == "Library Loaded" and
             e["activity_data"]["library_details"]["library_path"] == tmp + "/lib.jar"]
     c.eq(len(jars), 1, "a .jar opened twice is one java dependency", mine)

@@ -41,6 +41,39 @@ struct {
 	__type(value, struct vg_file_scratch);
 } file_scratch SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 2 * VG_EXCL_PATTERNS);
+	__type(key, struct vg_path_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} excluded_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct vg_path_key);
+} path_key_scratch SEC(".maps");
+
+/* path: len bytes including the NUL. Only for kernel-resolved paths: a name
+ * as the process passed it ("/tmp/../etc/shadow") is not what it names. */
+static __always_inline bool vg_path_excluded(const char *path, __u32 len)
+{
+	struct vg_path_key *k;
+	__u32 zero = 0;
+
+	k = bpf_map_lookup_elem(&path_key_scratch, &zero);
+	if (!k)
+		return false;
+	if (len > VG_EXCL_PATH_LEN)
+		len = VG_EXCL_PATH_LEN;
+	if (bpf_probe_read_kernel(k->data, VG_EXCL_PATH_LEN, path))
+		return false;
+	k->prefixlen = len * 8;
+	return bpf_map_lookup_elem(&excluded_paths, k) != NULL;
+}
+
 /* What a handler extracted from the registers. */
 struct vg_file_args {
 	__u16 op;
@@ -140,6 +173,11 @@ static __always_inline int vg_file_emit(const struct vg_file_args *a, struct pt_
 	n = 0;
 	if (f) {
 		n = vg_file_path(f, &s->data[0], &trunc);
+		if (n && !trunc && cfg->path_excl && !a->path2 &&
+		    vg_path_excluded(&s->data[0], n)) {
+			count(VG_CNT_PATH_EXCLUDED);
+			return 0;
+		}
 		r->dev = BPF_CORE_READ(f, f_inode, i_sb, s_dev);
 		r->ino = BPF_CORE_READ(f, f_inode, i_ino);
 		if (a->open && (BPF_CORE_READ(f, f_mode) & VG_FMODE_CREATED))

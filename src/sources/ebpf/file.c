@@ -23,6 +23,22 @@ static const char *syscall_name(unsigned nr)
 	return "unknown";
 }
 
+int file_rec__exclusion_keys(const char *pattern, struct vg_path_key keys[2])
+{
+	size_t len = strlen(pattern);
+
+	/* fnmatch specials; a pattern with none is the path itself */
+	if (len == 0 || len + 1 > VG_EXCL_PATH_LEN || strpbrk(pattern, "*?[\\"))
+		return 0;
+	for (int i = 0; i < 2; i++) {
+		memset(&keys[i], 0, sizeof(keys[i]));
+		memcpy(keys[i].data, pattern, len);
+		keys[i].data[len] = i == 0 ? '\0' : '/';
+		keys[i].prefixlen = (uint32_t)(len + 1) * 8;
+	}
+	return 2;
+}
+
 /* Appends name to the absolute directory base in out, resolving "." and ".."
  * lexically (symlinks are the kernel's business: an opened file's path comes
  * resolved). out has room for PATH_MAX-ish; returns -ENAMETOOLONG. */

@@ -63,4 +63,15 @@ _Static_assert(sizeof(struct vg_file) == 88, "vg_file layout");
 
 #define VG_TYPE_FILE (1u << 4)
 
+/* exclusions.paths in the kernel: the literal patterns (no glob characters)
+ * as an LPM trie over the first VG_EXCL_PATH_LEN bytes of a path the kernel
+ * resolved. A pattern P is two entries, "P\0" (the path itself) and "P/"
+ * (everything below it): what fnmatch(P, path, FNM_LEADING_DIR) matches. */
+#define VG_EXCL_PATH_LEN 256
+#define VG_EXCL_PATTERNS 256
+struct vg_path_key {
+	__u32 prefixlen;	/* bits */
+	char data[VG_EXCL_PATH_LEN];
+};
+
 #endif

@@ -93,6 +93,42 @@ static uint32_t kernel_types(const struct vigil_config *cfg)
 	return t;
 }
 
+/* How many kernel entries the literal exclusions.paths patterns make. */
+static uint32_t count_path_exclusions(const struct vigil_config *cfg)
+{
+	struct vg_path_key keys[2];
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < cfg->exclude_paths.count && n < 2 * VG_EXCL_PATTERNS; i++)
+		n += (uint32_t)file_rec__exclusion_keys(cfg->exclude_paths.items[i], keys);
+	return n;
+}
+
+/* Replaces the kernel's path exclusions (the syscalls object's trie) with
+ * the literal patterns of cfg; the others are filtered in user space only,
+ * as are names the kernel did not resolve. */
+static int push_path_exclusions(struct ebpf_source *s, const struct vigil_config *cfg)
+{
+	struct vg_path_key key, next, keys[2];
+	int fd = bpf_map__fd(s->sys->maps.excluded_paths);
+	uint32_t n = 0;
+	uint8_t one = 1;
+
+	while (bpf_map_get_next_key(fd, NULL, &next) == 0) {
+		key = next;
+		if (bpf_map_delete_elem(fd, &key))
+			return -errno;
+	}
+	for (unsigned i = 0; i < cfg->exclude_paths.count; i++) {
+		int k = file_rec__exclusion_keys(cfg->exclude_paths.items[i], keys);
+
+		for (int j = 0; j < k && n < 2 * VG_EXCL_PATTERNS; j++, n++)
+			if (bpf_map_update_elem(fd, &keys[j], &one, BPF_ANY))
+				return -errno;
+	}
+	return 0;
+}
+
 /* Pushes toggles, limits and exclusions into the kernel maps; also used on
  * SIGHUP. */
 static int ebpf_apply_config(struct source *src, const struct vigil_config *cfg)
@@ -105,6 +141,7 @@ static int ebpf_apply_config(struct source *src, const struct vigil_config *cfg)
 										 : cfg->max_env_bytes)
 					    : 0,
 		.wakeup_bytes = cfg->wakeup_bytes,
+		.path_excl = count_path_exclusions(cfg),
 	};
 	uint32_t zero = 0, self = (uint32_t)getpid();
 	uint8_t one = 1;
@@ -115,6 +152,12 @@ static int ebpf_apply_config(struct source *src, const struct vigil_config *cfg)
 		return -errno;
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.excluded_pids), &self, &one, BPF_ANY))
 		return -errno;
+	if (s->sys) {
+		int ret = push_path_exclusions(s, cfg);
+
+		if (ret)
+			return ret;
+	}
 	/* Replace the excluded names: delete all, then add the configured ones. */
 	while (bpf_map_get_next_key(cfd, NULL, next) == 0) {
 		memcpy(key, next, sizeof(key));
@@ -405,7 +448,8 @@ static int fill_exit_table(struct ebpf_source *s)
 
 /* Loads the syscall families into the same ring buffer, config and counters
  * as the process programs. */
-static int open_syscalls(struct ebpf_source *s, char *err, size_t errlen)
+static int open_syscalls(struct ebpf_source *s, const struct vigil_config *cfg, char *err,
+			 size_t errlen)
 {
 	struct bpf_program *prog;
 	int ret;
@@ -442,6 +486,11 @@ static int open_syscalls(struct ebpf_source *s, char *err, size_t errlen)
 		snprintf(err, errlen, "filling the syscall table failed: %s", strerror(-ret));
 		return ret;
 	}
+	ret = push_path_exclusions(s, cfg);
+	if (ret) {
+		snprintf(err, errlen, "writing the path exclusions failed: %s", strerror(-ret));
+		return ret;
+	}
 	s->sys_link = bpf_program__attach(s->sys->progs.vg_sys_exit);
 	if (!s->sys_link) {
 		ret = -errno;
@@ -461,12 +510,33 @@ static int open_syscalls(struct ebpf_source *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* A per-CPU counter (enum vg_counter) summed over the CPUs. */
+static int counter_total(const struct ebpf_source *s, uint32_t idx, uint64_t *sum)
+{
+	uint64_t vals[256];
+
+	*sum = 0;
+	if (s->ncpus > 256 || bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.counters), &idx, vals))
+		return -EINVAL;
+	for (int c = 0; c < s->ncpus; c++)
+		*sum += vals[c];
+	return 0;
+}
+
 static void ebpf_close(struct source *src)
 {
 	struct ebpf_source *s = src->priv;
 
 	if (!s)
 		return;
+	if (s->skel) {
+		uint64_t n;
+
+		/* the proof that exclusions.paths reached the kernel */
+		if (counter_total(s, VG_CNT_PATH_EXCLUDED, &n) == 0 && n)
+			log_info("%llu file events on excluded paths were dropped in the kernel",
+				 (unsigned long long)n);
+	}
 	bpf_link__destroy(s->sys_link);
 	s->sys_link = NULL;
 	bpf_link__destroy(s->tcp_link);
@@ -540,7 +610,7 @@ static int ebpf_open(struct source *src, const struct vigil_config *cfg, struct 
 	{
 		char why[512];
 
-		if (open_syscalls(s, why, sizeof(why))) {
+		if (open_syscalls(s, cfg, why, sizeof(why))) {
 			/* Process events still work: say what is missing, go on. */
 			struct event ev = { .type = SYS_FEATURE_DEGRADED };
 			char msg[700];
@@ -594,8 +664,6 @@ static void report_counters(struct ebpf_source *s)
 		{ VG_CNT_RB_FULL, "ringbuf_full" },
 		{ VG_CNT_NO_SCRATCH, "bpf_no_scratch" },
 	};
-	uint64_t vals[256];
-	int fd = bpf_map__fd(s->skel->maps.counters);
 	struct bpf_object *objs[2] = { s->skel->obj, s->sys ? s->sys->obj : NULL };
 	struct bpf_program *prog;
 	uint64_t recursion = 0;
@@ -627,16 +695,12 @@ static void report_counters(struct ebpf_source *s)
 			s->recursion_reported = recursion;
 		}
 	}
-	if (s->ncpus > 256)
-		return;
 	for (size_t i = 0; i < sizeof(losses) / sizeof(losses[0]); i++) {
 		uint32_t key = losses[i].idx;
-		uint64_t sum = 0;
+		uint64_t sum;
 
-		if (bpf_map_lookup_elem(fd, &key, vals))
+		if (counter_total(s, key, &sum))
 			continue;
-		for (int c = 0; c < s->ncpus; c++)
-			sum += vals[c];
 		if (sum > s->reported[key]) {
 			pipeline__count_drop(s->pl, losses[i].reason, sum - s->reported[key]);
 			s->reported[key] = sum;

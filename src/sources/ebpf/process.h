@@ -101,6 +101,8 @@ struct vg_config {
 	__u32 args_max;		/* <= VG_ARGS_MAX */
 	__u32 env_max;		/* 0: env capture off */
 	__u32 wakeup_bytes;	/* force a wake-up once this much is queued */
+	__u32 path_excl;	/* entries in excluded_paths (file.bpf.h); 0: skip the lookup */
+	__u32 pad;
 };
 
 /* Per-CPU counters, index = reason. Losses are reported by user space. */
@@ -111,6 +113,7 @@ enum vg_counter {
 	VG_CNT_ARGS_FAULT,	/* argv unreadable: event sent without args */
 	VG_CNT_PATH_TRUNC,	/* path deeper than VG_PATH_DEPTH */
 	VG_CNT_NO_SCRATCH,	/* loss: per-CPU scratch unavailable */
+	VG_CNT_PATH_EXCLUDED,	/* a file event on an excluded path, dropped by config */
 	VG_CNT_MAX,
 };
 
