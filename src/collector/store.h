@@ -1,0 +1,170 @@
+/* The collector's event store: one ops table per backend (libscap's engines),
+ * so PostgreSQL can follow SQLite by adding one file and one line in
+ * store_backends[] (store_sqlite.c holds the table for now).
+ *
+ * What a backend keeps (docs: schema of store_sqlite.c):
+ *  - batches: (device_id, seq) -> sha256 of the sealed batch, events, wire
+ *    bytes, time received: what makes a re-sent batch a DUPLICATE instead of
+ *    new rows, and a different batch under a stored seq a REPLAY_CONFLICT.
+ *  - devices: last seq, first/last seen and counters (gaps = possible loss).
+ *  - raw_events: every event's JSON line, for raw_ttl_s.
+ *  - typed tables (collector/routes.h): the fields as columns, for
+ *    typed_ttl_s; then appended to archive_dir/YYYY-MM-DD/<table>.jsonl.zst
+ *    before they are deleted; archive days older than archive_ttl_s removed.
+ *  - rejections: persisted counters by reason, for "vigil stats".
+ *
+ * A store is used by one thread at a time. */
+#ifndef VIGIL_STORE_H
+#define VIGIL_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "collector/query.h"
+#include "ship/batch.h"
+
+#define STORE_RAW_TTL_S (24u * 3600u)
+#define STORE_TYPED_TTL_S (90u * 24u * 3600u)
+#define STORE_ARCHIVE_TTL_S (365u * 24u * 3600u)
+#define STORE_RETENTION_CHUNK 10000u
+#define STORE_REASON_MAX 32	/* bytes of a rejection reason kept */
+
+struct store_config {
+	const char *backend;		/* "sqlite" (NULL: sqlite) */
+	const char *path;		/* the database file */
+	/* Where typed rows go before deletion: an existing directory, not a
+	 * symlink, owned by this user and not writable by group or others.
+	 * NULL: typed rows past typed_ttl_s are deleted without an archive. */
+	const char *archive_dir;
+	uint64_t raw_ttl_s, typed_ttl_s, archive_ttl_s;	/* 0: the defaults above */
+	uint32_t retention_chunk;	/* rows per retention transaction; 0: default */
+	/* Retention transactions per store__retention() call, so that a call
+	 * on a large backlog returns and lets inserts in; 0: unlimited. */
+	uint32_t retention_max_chunks;
+	bool read_only;			/* query and stats only; the file must exist */
+};
+
+enum store_status {
+	STORE_STORED = 0,	/* the batch's events are stored */
+	STORE_DUPLICATE,	/* this exact batch was stored before: nothing done, ACK it */
+	STORE_REPLAY_CONFLICT,	/* a different batch is stored under this seq: rejected */
+	STORE_STALE,		/* seq <= the device's last seq and not stored: rejected */
+	STORE_STATUS_MAX
+};
+
+/* "stored", "duplicate", "replay_conflict", "stale". */
+const char *store_status_name(enum store_status s);
+
+struct store_result {
+	enum store_status status;
+	uint64_t last_seq;		/* the device's last seq after the call */
+	uint64_t gap;			/* seqs skipped before this batch (possible loss) */
+	uint32_t events_stored;		/* new raw rows */
+	uint32_t events_duplicate;	/* message_id already stored for this device */
+	uint32_t events_malformed;	/* not JSON, or without message_id/time/family/name */
+	uint32_t events_untyped;	/* stored raw only: no typed table for the family */
+};
+
+struct store_retention {
+	uint64_t raw_deleted;
+	uint64_t typed_archived;	/* rows written to the archive (then deleted) */
+	uint64_t typed_deleted;
+	uint64_t batches_deleted;
+	uint32_t archive_days_removed;
+	bool more;			/* stopped at retention_max_chunks: call again */
+};
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	int (*open)(struct store *st, char *err, size_t errlen);
+	void (*close)(struct store *st);
+	int (*insert_batch)(struct store *st, const struct batch_meta *meta,
+			    const uint8_t batch_sha256[32], const char *lines, size_t len,
+			    struct store_result *res, char *err, size_t errlen);
+	int (*last_seq)(struct store *st, const char *device_id, uint64_t *seq, char *err,
+			size_t errlen);
+	int (*retention)(struct store *st, uint64_t now_ns, struct store_retention *rep,
+			 char *err, size_t errlen);
+	int (*flush)(struct store *st, char *err, size_t errlen);
+	int (*query)(struct store *st, const struct query_filter *f, enum query_format fmt,
+		     FILE *out, char *err, size_t errlen);
+	int (*sql)(struct store *st, const char *sql, enum query_format fmt, uint32_t max_rows,
+		   FILE *out, char *err, size_t errlen);
+	int (*stats)(struct store *st, enum query_format fmt, FILE *out, char *err,
+		     size_t errlen);
+};
+
+struct store_rejection {
+	char reason[STORE_REASON_MAX + 1];
+	uint64_t count;
+};
+
+#define STORE_MAX_REASONS 64
+
+struct store {
+	const struct store_ops *ops;
+	struct store_config cfg;	/* strings owned (copied at open) */
+	/* Rejections counted since the last write: persisted with the next
+	 * transaction (a batch, retention or store__flush), so a flood of bad
+	 * frames costs no fsync each. */
+	struct store_rejection pending[STORE_MAX_REASONS];
+	unsigned npending;
+	uint64_t rejections_dropped;	/* reasons past STORE_MAX_REASONS */
+	void *priv;			/* the backend's */
+};
+
+/* Opens (creating it unless read_only) the store cfg describes; cfg's
+ * strings are copied. *out is freed with store__close. Returns 0, -EINVAL
+ * (bad config: err says which field), -ENOENT, -EACCES, -EIO... */
+int store__open(struct store **out, const struct store_config *cfg, char *err, size_t errlen);
+/* Writes pending rejection counters and closes. Accepts NULL. */
+void store__close(struct store *st);
+
+/* Stores one verified batch in one transaction, durable on disk before it
+ * returns 0 (the ACK follows). meta is the batch's authenticated header
+ * (batch_parse + batch_verify_hmac), batch_sha256 the sha256 of the whole
+ * sealed batch as received, lines the '\n'-terminated events batch_open gave.
+ * res->status says what was decided; STALE and REPLAY_CONFLICT are counted
+ * as rejections here (the caller does not count them again). A line that is
+ * not an event (not JSON, or no message_id, time, family or name) is skipped
+ * and counted (res->events_malformed and the "malformed_event" rejection):
+ * the batch is authentic, so the rest of it is kept and the batch ACKed.
+ * Returns 0, -EINVAL (meta out of range: empty device id, seq 0 or above
+ * INT64_MAX), or a negative errno when nothing could be written (-ENOSPC,
+ * -EBUSY, -EIO): then nothing of the batch is stored and it must not be
+ * ACKed. */
+int store__insert_batch(struct store *st, const struct batch_meta *meta,
+			const uint8_t batch_sha256[32], const char *lines, size_t len,
+			struct store_result *res, char *err, size_t errlen);
+/* The highest seq stored for device_id; 0 when the device has none. */
+int store__last_seq(struct store *st, const char *device_id, uint64_t *seq, char *err,
+		    size_t errlen);
+/* Applies the TTLs as of now_ns (CLOCK_REALTIME ns; tests pass a fake one) in
+ * transactions of retention_chunk rows. Event rows age by their event time,
+ * batches by the time received. rep may be NULL. */
+int store__retention(struct store *st, uint64_t now_ns, struct store_retention *rep, char *err,
+		     size_t errlen);
+/* Counts n rejections of reason (cut to STORE_REASON_MAX bytes), in memory
+ * until the next transaction or store__flush. Never fails: a reason past
+ * STORE_MAX_REASONS distinct ones is counted in rejections_dropped (and
+ * persisted as "other"). */
+void store__count_rejection(struct store *st, const char *reason, uint64_t n);
+/* Persists the pending rejection counters now. */
+int store__flush(struct store *st, char *err, size_t errlen);
+
+/* Events matching f, newest limit of them in time order, to out. */
+int store__query(struct store *st, const struct query_filter *f, enum query_format fmt,
+		 FILE *out, char *err, size_t errlen);
+/* One read-only SQL statement (the backend refuses writes), at most max_rows
+ * rows (0: QUERY_DEFAULT_LIMIT). */
+int store__sql(struct store *st, const char *sql, enum query_format fmt, uint32_t max_rows,
+	       FILE *out, char *err, size_t errlen);
+/* Per event type (family, name): count, average and total JSON size; wire
+ * bytes per event; batches, gaps and rejections. */
+int store__stats(struct store *st, enum query_format fmt, FILE *out, char *err, size_t errlen);
+
+#endif
