@@ -494,6 +494,8 @@ static bool drain_frames(struct server *srv, struct conn *c)
 		int rc;
 
 		if (!reply_room(srv, c)) {
+			if (!c->paused)
+				srv->st.paused++;
 			c->paused = true;
 			return true;
 		}

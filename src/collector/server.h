@@ -106,6 +106,7 @@ struct server_stats {
 	uint64_t batches;		/* BATCH frames handed to on_batch */
 	uint64_t acks;			/* ACK frames queued */
 	uint64_t closed;		/* connections closed, for any reason or none */
+	uint64_t paused;		/* reading stopped: the agent was not reading its ACKs */
 	uint64_t bytes_in, bytes_out;	/* TLS plaintext */
 	uint64_t open;			/* connections open now */
 	uint64_t rejected[SERVER_R_MAX];	/* by enum server_reason; [0] unused */

@@ -6,12 +6,20 @@
 
 #include "sources/ebpf/identity.h"
 
+/* kernel_cap_t is one u64 "val" since v6.3 and two u32 "cap[]", low word
+ * first, before: on a little-endian machine the same 8 bytes either way, so
+ * they are read as bytes rather than through a field that one of the two
+ * layouts lacks. */
+_Static_assert(sizeof(kernel_cap_t) == 8, "kernel_cap_t is 64 bits in both layouts");
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "vg_caps assumes the little-endian layout of kernel_cap_t before v6.3"
+#endif
 static __always_inline __u64 vg_caps(kernel_cap_t c)
 {
-	/* kernel_cap_t is one u64 "val" since v6.3, two u32 "cap[]" before */
-	if (bpf_core_field_exists(c.val))
-		return c.val;
-	return 0;
+	__u64 v;
+
+	__builtin_memcpy(&v, &c, sizeof(v));
+	return v;
 }
 
 static __always_inline int vg_ident_emit(__u16 op, struct pt_regs *regs, long ret)
