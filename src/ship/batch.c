@@ -555,6 +555,9 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 			meta->raw_len);
 	if (meta->raw_len == 0 || meta->event_count == 0)
 		MALFORMED("empty batch (%u events, %u bytes)", meta->event_count, meta->raw_len);
+	if (!(meta->flags & BATCH_FLAG_ZSTD) && meta->body_len != meta->raw_len)
+		MALFORMED("uncompressed body of %u bytes, but raw length %u", meta->body_len,
+			  meta->raw_len);
 	if (out->cap < out->len || out->cap - out->len < meta->raw_len) {
 		out->toobig = true;
 		*why = BATCH_TOO_BIG;

@@ -314,6 +314,17 @@ static void test_stored(void)
 	m.raw_len++;	/* stored body shorter than raw_len */
 	p = build(&m, l, m.raw_len - 1, key, &n);
 	CHECK_INT(verify_all(p, n, NULL, key, &out, &rc), BATCH_MALFORMED);
+	/* Open checks it too, whatever meta it is handed: no read past p. */
+	{
+		struct batch_meta pm = m;
+		enum batch_error why;
+
+		pm.body_len = m.raw_len - 1;
+		buf__reset(&out);
+		CHECK_INT(batch_open(p, n, &pm, NULL, &out, &why, err, sizeof(err)), -EBADMSG);
+		CHECK_INT(why, BATCH_MALFORMED);
+		CHECK_INT(out.len, 0);
+	}
 	free(p);
 	buf__free(&out);
 }

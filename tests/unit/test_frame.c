@@ -9,8 +9,12 @@
 #include <string.h>
 
 #include "lib/buf.h"
+#include "ship/batch.h"
 #include "ship/frame.h"
 #include "unit.h"
+
+_Static_assert(FRAME_MAX_DEFAULT == BATCH_MAX_BATCH_BYTES + 1,
+	       "a BATCH frame must hold the largest sealed batch");
 
 struct got {
 	uint8_t type;
