@@ -160,6 +160,59 @@ t.sendall(struct.pack(">H", len(q)) + q)
 t.recv(4096)
 t.close()
 
+import ctypes, select
+def wait_readable(s):
+    if not select.select([s], [], [], 5)[0]:
+        raise SystemExit("no answer within 5 s")
+
+# Go's resolver: write and read on a connected UDP socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.connect(("127.0.0.1", 53))
+os.write(u.fileno(), query("w-%s.vigil.test" % marker, 1, 0x5555))
+wait_readable(u)
+os.read(u.fileno(), 4096)
+u.close()
+
+# recvmmsg (libc through ctypes: Python has no wrapper)
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+libc = ctypes.CDLL(None, use_errno=True)
+m = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+m.sendto(query("r-%s.vigil.test" % marker, 1, 0x6666), ("127.0.0.1", 53))
+wait_readable(m)
+buf = ctypes.create_string_buffer(4096)
+name = ctypes.create_string_buffer(16)
+iov = iovec(ctypes.cast(buf, ctypes.c_void_p), 4096)
+vec = (mmsghdr * 1)()
+vec[0].hdr.name = ctypes.cast(name, ctypes.c_void_p)
+vec[0].hdr.namelen = 16
+vec[0].hdr.iov = ctypes.pointer(iov)
+vec[0].hdr.iovlen = 1
+if libc.recvmmsg(m.fileno(), vec, 1, 0, None) != 1:
+    raise SystemExit("recvmmsg failed: errno %d" % ctypes.get_errno())
+m.close()
+
+# glibc over TCP: the length and the query in one writev; the answer's
+# length read on its own, then the answer (here with readv)
+v = socket.create_connection(("127.0.0.1", 53), timeout=5)
+q = query("v-%s.vigil.test" % marker, 1, 0x7777)
+os.writev(v.fileno(), [struct.pack(">H", len(q)), q])
+wait_readable(v)
+n = struct.unpack(">H", os.read(v.fileno(), 2))[0]
+ans = bytearray(n)
+got = 0
+while got < n:
+    wait_readable(v)
+    got += os.readv(v.fileno(), [memoryview(ans)[got:]])
+v.close()
+
 # glibc's own resolver: A and AAAA in parallel, one sendmmsg
 conf = os.path.join(tmp, "resolv.conf")
 with open(conf, "w") as f:
@@ -343,7 +396,10 @@ def scenario_dns(c):
     for qn, qtype, op_q, op_a, proto, tid in (
             ("a-%s.vigil.test" % marker, "A", "sendto", "recvfrom", "udp", 0x1111),
             ("m-%s.vigil.test" % marker, "AAAA", "sendmsg", "recvmsg", "udp", 0x2222),
-            ("t-%s.vigil.test" % marker, "A", "sendto", "recvfrom", "tcp", 0x4444)):
+            ("t-%s.vigil.test" % marker, "A", "sendto", "recvfrom", "tcp", 0x4444),
+            ("w-%s.vigil.test" % marker, "A", "write", "read", "udp", 0x5555),
+            ("r-%s.vigil.test" % marker, "A", "sendto", "recvmmsg", "udp", 0x6666),
+            ("v-%s.vigil.test" % marker, "A", "writev", "readv", "tcp", 0x7777)):
         q = find("DNS Query", qn)
         c.eq(len(q), 1, "%s/%s: one DNS Query for %s" % (op_q, proto, qn), evs)
         if q:

@@ -14,9 +14,10 @@
  * accepted, or at its end with an unknown owner.
  *
  * DNS: payloads sent to port 53 (sendto, sendmsg, the first two messages of
- * sendmmsg, which glibc uses for its parallel A/AAAA queries) and received
- * from it (recvfrom, recvmsg), captured up to VG_DNS_MAX bytes and parsed in
- * user space. */
+ * sendmmsg, which glibc uses for its parallel A/AAAA queries, and write and
+ * writev on a connected socket) and received from it (recvfrom, recvmsg,
+ * recvmmsg, read, readv), captured up to VG_DNS_MAX bytes and parsed in user
+ * space. */
 #ifndef VIGIL_NET_BPF_H
 #define VIGIL_NET_BPF_H
 
@@ -844,6 +845,93 @@ int BPF_PROG(vg_exit_sendmmsg, struct pt_regs *regs, long ret)
 			   false);
 	}
 	return 0;
+}
+
+/* recvmmsg: the same walk as sendmmsg, for answers (msg_len is the bytes
+ * received). */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_exit_recvmmsg, struct pt_regs *regs, long ret)
+{
+	struct vg_config *cfg = vg_dns_enabled(ret);
+	struct task_struct *task;
+	const char *vec = (const char *)VG_ARG1(regs);
+
+	if (!cfg)
+		return 0;
+	task = bpf_get_current_task_btf();
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		__u32 bytes = 0;
+
+		if (i >= ret)
+			break;
+		if (bpf_probe_read_user(&bytes, sizeof(bytes),
+					vec + i * VG_MMSGHDR_SIZE + sizeof(struct vg_user_msghdr)))
+			break;
+		vg_dns_msg(task, regs, cfg, (int)VG_ARG0(regs), vec + i * VG_MMSGHDR_SIZE, bytes,
+			   true);
+	}
+	return 0;
+}
+
+/* write/read/writev/readv on a socket connected to port 53: Go's resolver
+ * writes its UDP queries on a connected socket and reads the answers, glibc
+ * sends its TCP queries with writev and reads the length and the answer with
+ * read. Every read and write of the host comes through here, so the fd is
+ * checked to be such a socket first, in a few loads, before anything else. */
+static __always_inline int vg_dns_rw(struct pt_regs *regs, long ret, bool answer, bool vec)
+{
+	struct vg_config *cfg = vg_dns_enabled(ret);
+	struct task_struct *task;
+	struct vg_dns_peer p = {};
+	struct vg_dns_scratch *s;
+	struct socket *sock;
+	__u32 n;
+
+	if (!cfg)
+		return 0;
+	task = bpf_get_current_task_btf();
+	sock = vg_fd_socket(task, (int)VG_ARG0(regs), true);
+	if (!sock)
+		return 0;
+	p.sk = sock->sk;
+	if (!p.sk || p.sk->__sk_common.skc_dport != bpf_htons(VG_DNS_PORT))
+		return 0;
+	if (excluded_task(task))
+		return 0;
+	s = vg_dns_rec(task, regs, (__u32)ret, answer, &p);
+	if (!s)
+		return 0;
+	if (vec)
+		n = vg_dns_iov(s, (const struct vg_iovec *)VG_ARG1(regs), VG_ARG2(regs), (__u64)ret);
+	else
+		n = vg_dns_copy(s->data, 0, (const void *)VG_ARG1(regs), (__u64)ret);
+	vg_dns_send(cfg, s, n);
+	return 0;
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_exit_write, struct pt_regs *regs, long ret)
+{
+	return vg_dns_rw(regs, ret, false, false);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_exit_read, struct pt_regs *regs, long ret)
+{
+	return vg_dns_rw(regs, ret, true, false);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_exit_writev, struct pt_regs *regs, long ret)
+{
+	return vg_dns_rw(regs, ret, false, true);
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(vg_exit_readv, struct pt_regs *regs, long ret)
+{
+	return vg_dns_rw(regs, ret, true, true);
 }
 
 #endif

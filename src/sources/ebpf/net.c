@@ -20,7 +20,7 @@ static const char *syscall_name(unsigned nr)
 	switch (nr) {
 #define N(x) case SYS_##x: return #x;
 	N(bind) N(listen) N(connect) N(accept) N(accept4) N(sendto) N(sendmsg) N(sendmmsg)
-	N(recvfrom) N(recvmsg)
+	N(recvfrom) N(recvmsg) N(recvmmsg) N(write) N(writev) N(read) N(readv)
 #undef N
 	}
 	return NULL;
@@ -301,6 +301,18 @@ int net_rec__handle(struct pipeline *pl, const void *data, size_t size)
 	return 0;
 }
 
+/* The syscalls the DNS handlers capture, each in its direction. */
+static bool dns_syscall(unsigned nr, bool answer)
+{
+	switch (nr) {
+	case SYS_sendto: case SYS_sendmsg: case SYS_sendmmsg: case SYS_write: case SYS_writev:
+		return !answer;
+	case SYS_recvfrom: case SYS_recvmsg: case SYS_recvmmsg: case SYS_read: case SYS_readv:
+		return answer;
+	}
+	return false;
+}
+
 static uint16_t get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
@@ -320,8 +332,7 @@ int dns_rec__handle(struct pipeline *pl, const void *data, size_t size)
 
 	if (size < sizeof(*r) || r->len > VG_DNS_MAX || size != sizeof(*r) + r->len ||
 	    r->len > r->full_len ||
-	    (r->syscall != SYS_sendto && r->syscall != SYS_sendmsg && r->syscall != SYS_sendmmsg &&
-	     r->syscall != SYS_recvfrom && r->syscall != SYS_recvmsg))
+	    !dns_syscall(r->syscall, r->hdr.flags & VG_DF_ANSWER))
 		return -EBADMSG;
 	len = r->len;
 	stream = r->hdr.flags & VG_DF_STREAM;

@@ -432,6 +432,11 @@ static int fill_exit_table(struct ebpf_source *s)
 		{ SYS_sendmsg, k->progs.vg_exit_sendmsg },
 		{ SYS_sendmmsg, k->progs.vg_exit_sendmmsg },
 		{ SYS_recvfrom, k->progs.vg_exit_recvfrom },
+		{ SYS_recvmmsg, k->progs.vg_exit_recvmmsg },
+		{ SYS_write, k->progs.vg_exit_write },
+		{ SYS_read, k->progs.vg_exit_read },
+		{ SYS_writev, k->progs.vg_exit_writev },
+		{ SYS_readv, k->progs.vg_exit_readv },
 		{ SYS_recvmsg, k->progs.vg_exit_recvmsg },
 	};
 	int mfd = bpf_map__fd(k->maps.vg_exit_progs);
