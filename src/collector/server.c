@@ -688,17 +688,34 @@ static bool conn_handshake(struct server *srv, struct conn *c)
 }
 
 /* Everything an open connection may need: send, read, send what reading
- * produced. false when closed. */
+ * produced, and again when the replies drained while we were at it (no
+ * epoll event would come for that: we do not poll a paused connection for
+ * input, nor an empty buffer for output). false when closed. */
 static bool conn_open(struct server *srv, struct conn *c)
 {
+	int round;
+
+	set_ready(srv, c, false);
+	for (round = 0; round < 4; round++) {
+		if (!flush(srv, c))
+			return false;
+		if (c->paused) {
+			if (!reply_room(srv, c))
+				break;	/* EPOLLOUT resumes us */
+			if (!drain_frames(srv, c))
+				return false;
+			if (c->paused)
+				continue;
+		}
+		if (!conn_read(srv, c))
+			return false;
+		if (!c->paused)
+			break;	/* the socket is dry, or the budget spent */
+	}
 	if (!flush(srv, c))
 		return false;
-	if (c->paused && reply_room(srv, c) && !drain_frames(srv, c))
-		return false;
-	if (!c->paused && !conn_read(srv, c))
-		return false;
-	if (!flush(srv, c))
-		return false;
+	if (c->paused && reply_room(srv, c))
+		set_ready(srv, c, true);	/* rounds spent: next run_once */
 	set_events(srv, c);
 	return true;
 }
