@@ -2,7 +2,9 @@
 dlopens a library the test builds (Library Loaded with path and sha256, once),
 maps RWX anonymous memory twice (New Executable Anonymous Memory Mapped; the
 second one suppressed by the per-process rate limit and counted), adds exec
-to a writable mapping (Executable Permissions Added), creates a memfd and
+to a writable mapping (Executable Permissions Added) and removes it, removes
+exec from part of an RWX mapping and from the library's code page
+(Executable Permissions Removed, three times), creates a memfd and
 execs from it (Memory File Created, Fileless Execution)."""
 import hashlib
 import os
@@ -40,7 +42,8 @@ def scenario(c, interval, title):
     with Agent("memory-" + title, config=cfg) as agent:
         r = subprocess.run([prog, lib], capture_output=True, timeout=20)
         c.eq(r.returncode, 0, "%s: the workload ran (stderr %r)" % (title, r.stderr[-200:]))
-        child = int(r.stdout.decode().strip() or 0)
+        out = (r.stdout.decode().split() + ["0", "0", "0"])[:3]
+        child, half, code = int(out[0]), int(out[1]), int(out[2])
         agent.wait_for(lambda e: name(e) == "Fileless Execution", timeout=10)
     agent.check_output(c)
     pid = [e for e in agent.events if name(e) == "Process Created" and
@@ -90,11 +93,23 @@ def scenario(c, interval, title):
         c.eq((md(mp[0])["memory_operation"], md(mp[0])["memory_anonymous"]), ("mprotect", True),
              "%s: mprotect on anonymous memory" % title, mp)
     rm = [e for e in mine if name(e) == "Executable Permissions Removed"]
-    c.eq(len(rm), 1, "%s: mprotect removing exec from that region is reported" % title, mine)
+    if interval != 0:
+        c.eq(len(rm), 1, "%s: the first exec removal is reported, the others are within "
+             "the interval" % title, mine)
+    else:
+        c.eq(len(rm), 3, "%s: exec removed three times, three events" % title, mine)
     if rm and mp:
         c.eq(md(rm[0])["memory_address"], md(mp[0])["memory_address"],
              "%s: removed from the region that got it" % title, rm + mp)
         c.eq(md(rm[0])["memory_protection"], ["PROT_READ"], "%s: new protection" % title, rm)
+    if interval == 0 and len(rm) == 3:
+        def addr(e):
+            return int(md(e)["memory_address"], 16)
+        c.eq((addr(rm[1]), md(rm[1])["memory_anonymous"], md(rm[1])["memory_protection"]),
+             (half, True, ["PROT_READ", "PROT_WRITE"]),
+             "%s: the half carved out of the RWX mapping" % title, rm)
+        c.eq((addr(rm[2]), md(rm[2])["memory_anonymous"], md(rm[2]).get("memory_file_path")),
+             (code, False, lib), "%s: the library's code page, with its file" % title, rm)
     mf = [e for e in mine if name(e) == "Memory File Created"]
     c.check(mf and md(mf[0])["memory_memfd_name"] == "vigil-fileless",
             "%s: memfd_create with its name" % title, mine)

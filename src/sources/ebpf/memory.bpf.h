@@ -23,9 +23,11 @@ struct {
 	__type(value, struct vg_mem_scratch);
 } mem_scratch SEC(".maps");
 
-/* Regions that became executable (anonymous exec mmap, mprotect adding exec),
- * by (tgid, start address): mprotect removing exec is reported only for
- * these, since the protection before the call is not visible at exit. */
+/* Regions that became executable (exec mmap of memory or a file, mprotect
+ * adding exec), by (tgid, start address). The protection before an mprotect
+ * is not visible at its exit, so exec removed is known two ways: the call
+ * starts one of these regions, or it split a mapping whose neighbour on
+ * either side is still executable (vg_split_from_exec). */
 struct vg_exec_region {
 	__u32 tgid;
 	__u32 pad;
@@ -109,16 +111,15 @@ int BPF_PROG(vg_exit_mmap, struct pt_regs *regs, long ret)
 	s->rec.fd = (int)VG_ARG4(regs);
 	if (!(flags & VG_MAP_ANONYMOUS))
 		f = vg_fd_file(task, s->rec.fd);
-	if (f) {
+	if (f)
 		vg_mem_file(s, f);
-	} else {
+	else
 		s->rec.hdr.flags |= VG_MF_ANON;
-		if (ret >= 0) {
-			struct vg_exec_region k = { .tgid = task->tgid, .addr = (__u64)ret };
-			__u64 len = s->rec.len;
+	if (ret >= 0) {
+		struct vg_exec_region k = { .tgid = task->tgid, .addr = (__u64)ret };
+		__u64 len = s->rec.len;
 
-			bpf_map_update_elem(&exec_regions, &k, &len, BPF_ANY);
-		}
+		bpf_map_update_elem(&exec_regions, &k, &len, BPF_ANY);
 	}
 	if (prot & VG_PROT_WRITE)
 		s->rec.hdr.flags |= VG_MF_WRITABLE;
@@ -126,9 +127,13 @@ int BPF_PROG(vg_exit_mmap, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+#define VG_VM_EXEC 0x4
+#define VG_PAGE_SHIFT 12
+
 struct vg_vma_found {
 	struct file *file;
 	__u64 vm_flags;
+	__u64 start, end, pgoff;
 };
 
 static long vg_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void *data)
@@ -137,7 +142,37 @@ static long vg_vma_cb(struct task_struct *task, struct vm_area_struct *vma, void
 
 	v->file = vma->vm_file;
 	v->vm_flags = vma->vm_flags;
+	v->start = vma->vm_start;
+	v->end = vma->vm_end;
+	v->pgoff = vma->vm_pgoff;
 	return 0;
+}
+
+/* a, then b, back to back in memory and in the file (or both anonymous):
+ * the two halves of one mapping that an mprotect split. */
+static __always_inline bool vg_vma_halves(const struct vg_vma_found *a, const struct vg_vma_found *b)
+{
+	return a->end == b->start && a->file == b->file &&
+	       a->pgoff + ((a->end - a->start) >> VG_PAGE_SHIFT) == b->pgoff;
+}
+
+/* mprotect without exec at addr succeeded: was it carved out of an
+ * executable mapping? Then a neighbour is still executable and continues it
+ * (ld.so's RELRO and guard pages border mappings that were never
+ * executable, or were never one mapping with them). */
+static __always_inline bool vg_split_from_exec(struct task_struct *task, __u64 addr)
+{
+	struct vg_vma_found cur = {}, nb = {};
+
+	if (bpf_find_vma(task, addr, vg_vma_cb, &cur, 0) || (cur.vm_flags & VG_VM_EXEC))
+		return false;
+	if (cur.start == addr && addr &&
+	    bpf_find_vma(task, addr - 1, vg_vma_cb, &nb, 0) == 0 && (nb.vm_flags & VG_VM_EXEC) &&
+	    vg_vma_halves(&nb, &cur))
+		return true;
+	__builtin_memset(&nb, 0, sizeof(nb));
+	return bpf_find_vma(task, cur.end, vg_vma_cb, &nb, 0) == 0 &&
+	       (nb.vm_flags & VG_VM_EXEC) && vg_vma_halves(&cur, &nb);
 }
 
 SEC("tp_btf/sys_exit")
@@ -151,18 +186,22 @@ int BPF_PROG(vg_exit_mprotect, struct pt_regs *regs, long ret)
 	struct vg_config *cfg;
 
 	if (!(prot & VG_PROT_EXEC)) {
-		/* only regions we saw become executable: the common mprotect
-		 * (RELRO, guard pages) costs one failed lookup */
-		if (ret != 0 || !bpf_map_lookup_elem(&exec_regions, &k))
+		if (ret != 0)
 			return 0;
-		bpf_map_delete_elem(&exec_regions, &k);
+		if (bpf_map_lookup_elem(&exec_regions, &k))
+			bpf_map_delete_elem(&exec_regions, &k);
+		else if (!vg_split_from_exec(task, k.addr))
+			return 0;
 		s = vg_mem_begin(task, &cfg, VG_MOP_MPROTECT_NOEXEC, ret);
 		if (!s)
 			return 0;
 		s->rec.addr = k.addr;
 		s->rec.len = VG_ARG1(regs);
 		s->rec.prot = prot;
-		s->rec.hdr.flags |= VG_MF_ANON;
+		if (bpf_find_vma(task, s->rec.addr, vg_vma_cb, &v, 0) == 0 && v.file)
+			vg_mem_file(s, v.file);
+		else
+			s->rec.hdr.flags |= VG_MF_ANON;
 		vg_mem_send(cfg, s);
 		return 0;
 	}

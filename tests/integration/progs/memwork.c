@@ -1,6 +1,9 @@
 /* Workload for test_memory_events.py: dlopen a library, map RWX anonymous
- * memory twice, add exec to a writable mapping, create a memfd, and exec a
- * copy of /bin/true from a memfd (fileless). argv[1]: library path. */
+ * memory twice, add exec to a writable mapping and remove it again, remove
+ * exec from the second half of the second RWX mapping and from the page of
+ * the library's code, create a memfd, and exec a copy of /bin/true from a
+ * memfd (fileless). argv[1]: library path. Prints the child's pid, the
+ * address of the half and of the library page. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -13,7 +16,7 @@
 
 int main(int argc, char **argv)
 {
-	void *h, *p, *q;
+	void *h, *p, *q, *fn, *code;
 	int fd, src;
 	struct stat st;
 	pid_t pid;
@@ -32,6 +35,15 @@ int main(int argc, char **argv)
 		return 5;
 	if (mprotect(p, 4096, PROT_READ))	/* exec removed again */
 		return 9;
+	/* a part of an executable mapping: the kernel splits it */
+	if (mprotect((char *)q + 4096, 4096, PROT_READ | PROT_WRITE))
+		return 10;
+	fn = dlsym(h, "vigil_test_fn");
+	if (!fn)
+		return 11;
+	code = (void *)((unsigned long)fn & ~4095ul);
+	if (mprotect(code, 4096, PROT_READ))	/* the library's code, no longer callable */
+		return 12;
 	fd = memfd_create("vigil-fileless", MFD_CLOEXEC);
 	src = open("/bin/true", O_RDONLY);
 	if (fd < 0 || src < 0 || fstat(src, &st) || sendfile(fd, src, NULL, st.st_size) != st.st_size)
@@ -45,6 +57,7 @@ int main(int argc, char **argv)
 	}
 	if (pid < 0 || waitpid(pid, NULL, 0) != pid)
 		return 8;
-	printf("%d\n", pid);
-	return 0;
+	printf("%d %lu %lu\n", pid, (unsigned long)q + 4096, (unsigned long)code);
+	fflush(stdout);
+	_exit(0);	/* not through the library's destructors: its code page is not executable */
 }
