@@ -52,6 +52,7 @@ struct conn {
 	bool paused;		/* replies are not being read: stop reading requests */
 	bool read_wants_write, write_wants_read;
 	bool hs_wants_write;
+	bool lingering;		/* closing: our side is shut, draining the peer's */
 	struct frame_reader *fr;	/* from the end of the handshake */
 	struct buf wbuf;	/* ACK/ERROR bytes from woff on are still to send */
 	size_t woff;
@@ -230,7 +231,7 @@ static void set_events(struct server *srv, struct conn *c)
 			ev |= EPOLLOUT;
 		break;
 	case CONN_CLOSING:
-		ev = c->write_wants_read ? EPOLLIN : EPOLLOUT;
+		ev = c->lingering || c->write_wants_read ? EPOLLIN : EPOLLOUT;
 		break;
 	}
 	if (ev == c->events)
@@ -247,7 +248,12 @@ static void conn_destroy(struct server *srv, struct conn *c)
 	if (c->ready)
 		srv->nready--;
 	epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-	tls__close(c->ssl, c->fd);
+	if (c->lingering) {
+		SSL_free(c->ssl);	/* close_notify went out already */
+		close(c->fd);
+	} else {
+		tls__close(c->ssl, c->fd);
+	}
 	frame_reader__free(c->fr);
 	buf__free(&c->wbuf);
 	free(c);
@@ -256,6 +262,39 @@ static void conn_destroy(struct server *srv, struct conn *c)
 }
 
 static bool flush(struct server *srv, struct conn *c);
+
+/* After the last reply: close_notify and FIN, then drop what the peer still
+ * sends until it closes or SERVER_CLOSE_GRACE_MS pass. Closing with its
+ * bytes unread would send a RST, which can destroy the ERROR frame before
+ * the agent reads it. */
+static void conn_linger(struct server *srv, struct conn *c)
+{
+	ERR_clear_error();
+	SSL_shutdown(c->ssl);
+	ERR_clear_error();
+	shutdown(c->fd, SHUT_WR);
+	c->lingering = true;
+	set_events(srv, c);
+}
+
+/* false when the peer is done and the connection was destroyed. */
+static bool linger_read(struct server *srv, struct conn *c)
+{
+	char b[4096];
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		ssize_t n = recv(c->fd, b, sizeof(b), MSG_DONTWAIT);
+
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return true;
+		conn_destroy(srv, c);
+		return false;
+	}
+	return true;
+}
 
 /* Counts and logs reason r, sends ERROR when a session can carry it
  * (send_error), and closes: at once, or after the ERROR is flushed (at most
@@ -287,7 +326,7 @@ static void conn_fail(struct server *srv, struct conn *c, enum server_reason r, 
 	touch(srv, c, CONN_CLOSING);
 	if (flush(srv, c)) {
 		if (c->woff >= c->wbuf.len)
-			conn_destroy(srv, c);
+			conn_linger(srv, c);
 		else
 			set_events(srv, c);
 	}
@@ -732,12 +771,14 @@ static void conn_service(struct server *srv, struct conn *c, uint32_t ev)
 		alive = conn_open(srv, c);
 		break;
 	default:
-		alive = flush(srv, c);
-		if (alive && c->woff >= c->wbuf.len) {
-			conn_destroy(srv, c);
-			return;
+		if (c->lingering) {
+			alive = linger_read(srv, c);
+			break;
 		}
-		if (alive)
+		alive = flush(srv, c);
+		if (alive && c->woff >= c->wbuf.len)
+			conn_linger(srv, c);
+		else if (alive)
 			set_events(srv, c);
 		break;
 	}

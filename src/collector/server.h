@@ -38,7 +38,7 @@
 #define SERVER_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000
 #define SERVER_IDLE_TIMEOUT_MS_DEFAULT 300000
 #define SERVER_MAX_WBUF_DEFAULT (64u << 10)
-#define SERVER_CLOSE_GRACE_MS 1000	/* to flush an ERROR frame before closing */
+#define SERVER_CLOSE_GRACE_MS 1000	/* for an ERROR frame to reach the agent before the close */
 /* Largest frame (type + payload) accepted before HELLO: an ERROR frame. */
 #define SERVER_PREHELLO_FRAME_MAX (1 + 4 + FRAME_ERROR_TEXT_MAX)
 
