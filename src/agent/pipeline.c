@@ -664,11 +664,41 @@ static void watch_open(struct pipeline *pl, uint32_t pid, const struct file_op *
 	w->path = strdup(op->path);
 }
 
-static const char *library_language(const char *path);
 static void emit_library(struct pipeline *pl, struct proc_entry *e, struct proc_info *p,
-			 const struct mem_op *op, uint64_t time_boot_ns);
+			 const struct mem_op *op, const char *language, uint64_t time_boot_ns);
 
-/* A .jar or .py a process opened: a dependency, like a shared object. */
+static bool has_suffix(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n > k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* The language of the code an interpreter opened, or NULL when the process
+ * is not an interpreter (by its executable's name: python, python3.11, java)
+ * or the file is not code it loads: an editor opening a .py loads nothing. */
+static const char *dependency_language(const char *path, const struct proc_info *p)
+{
+	static const char *const java[] = { ".jar", ".war", ".ear", ".class", ".zip" };
+	static const char *const python[] = { ".py", ".pyc", ".pyz", ".whl", ".egg", ".zip" };
+	const char *exe = p->exe ? strrchr(p->exe, '/') : NULL;
+	size_t n = strlen(path);
+
+	exe = exe ? exe + 1 : p->comm;
+	if (strncmp(exe, "python", 6) == 0) {
+		for (size_t i = 0; i < sizeof(python) / sizeof(python[0]); i++)
+			if (has_suffix(path, n, python[i]))
+				return "python";
+	} else if (strcmp(exe, "java") == 0) {
+		for (size_t i = 0; i < sizeof(java) / sizeof(java[0]); i++)
+			if (has_suffix(path, n, java[i]))
+				return "java";
+	}
+	return NULL;
+}
+
+/* Code an interpreter opened (.jar, .py, .pyc, .zip ...): a dependency,
+ * like a shared object. */
 static void dependency_open(struct pipeline *pl, struct proc_entry *e, const struct file_op *op,
 			    uint64_t time_boot_ns)
 {
@@ -678,14 +708,14 @@ static void dependency_open(struct pipeline *pl, struct proc_entry *e, const str
 	if (!e || !pl->cfg->ev_library || op->kind != FILE_OP_OPEN || op->ret < 0 || !op->path ||
 	    !op->ino)
 		return;
-	lang = library_language(op->path);
-	if (!strcmp(lang, "native"))
+	lang = dependency_language(op->path, &e->info);
+	if (!lang)
 		return;
 	m.kind = MEM_OP_MMAP_EXEC;
 	m.path = op->path;
 	m.dev = op->dev;
 	m.ino = op->ino;
-	emit_library(pl, e, &e->info, &m, time_boot_ns);
+	emit_library(pl, e, &e->info, &m, lang, time_boot_ns);
 }
 
 void pipeline__on_file(struct pipeline *pl, uint32_t pid, uint32_t tid, const struct file_op *op,
@@ -809,23 +839,12 @@ static bool library_seen(struct proc_entry *e, uint32_t dev, uint64_t ino)
 	return false;
 }
 
-static const char *library_language(const char *path)
-{
-	size_t n = path ? strlen(path) : 0;
-
-	if (n > 4 && (!strcmp(path + n - 4, ".jar") || !strcmp(path + n - 4, ".war")))
-		return "java";
-	if (n > 3 && !strcmp(path + n - 3, ".py"))
-		return "python";
-	return "native";
-}
-
 static void emit_library(struct pipeline *pl, struct proc_entry *e, struct proc_info *p,
-			 const struct mem_op *op, uint64_t time_boot_ns)
+			 const struct mem_op *op, const char *language, uint64_t time_boot_ns)
 {
 	struct library_op lib = {
 		.path = op->path,
-		.language = library_language(op->path),
+		.language = language,
 		.addr = op->ret >= 0 ? (uint64_t)op->ret : 0,
 		.dev = op->dev,
 		.ino = op->ino,
@@ -907,7 +926,7 @@ void pipeline__on_memory(struct pipeline *pl, uint32_t pid, uint32_t tid, struct
 	p = event_proc(pl, e, pid, tid, &unknown);
 	if (op->kind == MEM_OP_MMAP_EXEC && !op->anonymous) {
 		if (pl->cfg->ev_library)
-			emit_library(pl, e, p, op, time_boot_ns);
+			emit_library(pl, e, p, op, "native", time_boot_ns);
 		return;
 	}
 	if (!pl->cfg->ev_memory)

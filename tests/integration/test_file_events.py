@@ -4,6 +4,7 @@ opens a missing file and one relative to a directory fd; every operation must
 be reported with absolute paths, flags, mode, result and errno."""
 import errno
 import re
+import shutil
 import os
 import subprocess
 import sys
@@ -149,28 +150,42 @@ with open(os.path.join(d, "excluded", "noise.log")) as f:
     f.read()
 with open(os.path.join(d, "noise.skip"), "w") as f:
     f.write("x")
-open(os.path.join(d, "lib.jar"), "rb").read()
-open(os.path.join(d, "lib.jar"), "rb").read()
+open(os.path.join(d, "mod.zip"), "rb").read()
+open(os.path.join(d, "mod.zip"), "rb").read()
 '''
 
 
 def watch_and_exclude(c):
     """events.watch_paths: a write-opened file closed -> content change with
-    the new sha256; exclusions.paths: nothing below it is reported (a literal directory is
-    dropped in the kernel, which the agent's log counts; a glob in user
-    space); a .jar
-    read by a process is a java dependency (once)."""
+    the new sha256; exclusions.paths: nothing below it is reported (a literal
+    directory is dropped in the kernel, which the agent's log counts; a glob
+    in user space); a .zip read by python is a python dependency (once), a
+    .jar read by java a java one, the same files read by cat nothing."""
     import hashlib
     tmp = os.path.realpath(tempfile.mkdtemp(prefix="vigil-it-watch-"))
     os.mkdir(os.path.join(tmp, "excluded"))
-    with open(os.path.join(tmp, "lib.jar"), "wb") as f:
-        f.write(b"PK\x03\x04 not really a jar")
+    for n in ("lib.jar", "mod.zip"):
+        with open(os.path.join(tmp, n), "wb") as f:
+            f.write(b"PK\x03\x04 not really a zip")
+    with open(os.path.join(tmp, "tool.py"), "w") as f:
+        f.write("print('hi')\n")
+    # an interpreter named java (a copy of python: there is no JVM here)
+    java = os.path.join(tmp, "java")
+    shutil.copy(sys.executable, java)
     cfg = ("output:\n  stdout: true\nevents:\n  watch_paths: [\"%s\"]\n"
            "exclusions:\n  paths: [\"%s/excluded\", \"%s/*.skip\"]\n" % (tmp, tmp, tmp))
     with Agent("files-watch", config=cfg) as agent:
         p = subprocess.Popen([sys.executable, "-c", WATCH, tmp])
         c.eq(p.wait(timeout=20), 0, "the workload ran")
+        j = subprocess.Popen([java, "-c", "import sys; open(sys.argv[1], 'rb').read()",
+                              os.path.join(tmp, "lib.jar")])
+        c.eq(j.wait(timeout=20), 0, "the java workload ran")
+        cat = subprocess.Popen(["cat", os.path.join(tmp, "tool.py"), os.path.join(tmp, "lib.jar")],
+                               stdout=subprocess.DEVNULL)
+        c.eq(cat.wait(timeout=20), 0, "cat ran")
         agent.wait_for(lambda e: name(e) == "File Descriptor File Content Change", timeout=10)
+        agent.wait_for(lambda e: name(e) == "Process Terminated" and
+                       proc(e).get("process_id") == cat.pid, timeout=10)
     agent.check_output(c)
     mine = [e for e in agent.events if proc(e).get("process_id") == p.pid]
     cc = [e for e in mine if name(e) == "File Descriptor File Content Change"]
@@ -192,12 +207,23 @@ def watch_and_exclude(c):
     c.check(m is not None and int(m.group(1)) >= 2,
             "the literal exclusion was applied in the kernel (both opens below it)",
             expected=">= 2 dropped in the kernel", actual=agent.stderr_text()[-600:])
-    jars = [e for e in mine if name(e) == "Library Loaded" and
-            e["activity_data"]["library_details"]["library_path"] == tmp + "/lib.jar"]
-    c.eq(len(jars), 1, "a .jar opened twice is one java dependency", mine)
+    def deps(pid, path):
+        return [e for e in agent.events if name(e) == "Library Loaded" and
+                proc(e).get("process_id") == pid and
+                e["activity_data"]["library_details"]["library_path"] == path]
+    zips = deps(p.pid, tmp + "/mod.zip")
+    c.eq(len(zips), 1, "a .zip opened twice by python is one python dependency", mine)
+    if zips:
+        c.eq(zips[0]["activity_data"]["library_details"]["library_language"], "python",
+             "the .zip's language, from the interpreter", zips)
+    jars = deps(j.pid, tmp + "/lib.jar")
+    c.eq(len(jars), 1, "a .jar opened by java is one java dependency",
+         [e for e in agent.events if proc(e).get("process_id") == j.pid])
     if jars:
         c.eq(jars[0]["activity_data"]["library_details"]["library_language"], "java",
              "the .jar's language", jars)
+    c.eq(deps(cat.pid, tmp + "/tool.py") + deps(cat.pid, tmp + "/lib.jar"), [],
+         "a .py and a .jar read by cat are not dependencies")
     subprocess.run(["rm", "-rf", tmp])
 
 
