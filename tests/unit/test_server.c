@@ -46,6 +46,7 @@
 static char root[32];
 static char ca_file[128];
 static uint16_t port;
+static const char *agent_host = "127.0.0.1";
 static SSL_CTX *cli_ctx;
 
 static uint64_t now_ms(void)
@@ -60,6 +61,7 @@ static uint64_t now_ms(void)
 
 struct collector {
 	unsigned hellos, batches;
+	char last_peer[64];
 };
 
 static int on_hello(void *ctx, const struct server_conn_info *ci, const char *device_id)
@@ -70,6 +72,7 @@ static int on_hello(void *ctx, const struct server_conn_info *ci, const char *de
 	if (!strcmp(device_id, REFUSED_DEVICE))
 		return -EACCES;
 	col->hellos++;
+	snprintf(col->last_peer, sizeof(col->last_peer), "%s", ci->peer);
 	return 0;
 }
 
@@ -116,7 +119,7 @@ static int agent_connect(struct agent *a)
 	buf__init(&a->out, 4u << 20);
 	if (frame_reader__new(&a->fr, MAX_FRAME))
 		return -ENOMEM;
-	rc = tls__connect(cli_ctx, "127.0.0.1", port, "localhost", 3000, &a->ssl, &a->fd, err,
+	rc = tls__connect(cli_ctx, agent_host, port, "localhost", 3000, &a->ssl, &a->fd, err,
 			  sizeof(err));
 	if (rc)
 		fprintf(stderr, "agent: %s\n", err);
@@ -806,6 +809,53 @@ static void test_too_many(SSL_CTX *sctx)
 	port = saved;
 }
 
+/* One good agent through a server listening on spec, connecting to host;
+ * the peer address as the callbacks saw it goes to peer. */
+static void listen_on(SSL_CTX *sctx, const char *spec, const char *host, char *peer,
+		      size_t peerlen)
+{
+	struct collector col = { 0 };
+	struct server_config cfg = {
+		.listen = spec, .tls = sctx,
+		.cb = { .ctx = &col, .on_hello = on_hello, .on_batch = on_batch },
+	};
+	struct server *saved = srv;
+	struct scenario sc = { .fn = good_agent, .first_seq = 0x100, .batches = 2 };
+	uint16_t saved_port = port;
+	char err[256];
+
+	peer[0] = '\0';
+	if (server__new(&srv, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "skipped %s: %s\n", spec, err);
+		srv = saved;
+		return;
+	}
+	port = server__port(srv);
+	agent_host = host;
+	CHECK(drive(&sc, 1, 5000));
+	CHECK_INT(sc.seen.rc, 0);
+	CHECK_INT(sc.in_order, 2);
+	snprintf(peer, peerlen, "%s", col.last_peer);
+	server__free(srv);
+	srv = saved;
+	port = saved_port;
+	agent_host = "127.0.0.1";
+}
+
+static void test_families(SSL_CTX *sctx)
+{
+	char peer[64];
+
+	/* Every address, dual-stack: an IPv4 agent shows as IPv4. */
+	listen_on(sctx, "*:0", "127.0.0.1", peer, sizeof(peer));
+	CHECK(!strncmp(peer, "127.0.0.1:", 10));
+	listen_on(sctx, "[::1]:0", "::1", peer, sizeof(peer));
+	if (peer[0])
+		CHECK(!strncmp(peer, "[::1]:", 6));
+	listen_on(sctx, "localhost:0", "localhost", peer, sizeof(peer));
+	CHECK(peer[0] != '\0');
+}
+
 static void test_config(SSL_CTX *sctx)
 {
 	struct server_config cfg = { .listen = "127.0.0.1:0", .tls = sctx };
@@ -948,6 +998,7 @@ int main(void)
 	CHECK_INT(st.closed, st.accepted);
 
 	test_too_many(sctx);
+	test_families(sctx);
 
 	server__stop(srv);
 	CHECK_INT(server__run_once(srv, 1000), -ESHUTDOWN);
