@@ -21,7 +21,8 @@
 #include "ship/tls.h"
 
 #define READ_CHUNK 16384	/* a whole TLS record: nothing left buffered inside OpenSSL */
-#define READ_BUDGET (1u << 20)	/* per connection per wakeup, so one fast agent cannot starve the rest */
+/* Bytes per connection per wakeup, so one fast agent cannot starve the rest. */
+#define READ_BUDGET (1u << 20)
 #define ACCEPT_BUDGET 64
 #define MAX_EVENTS 64
 #define ACCEPT_PAUSE_MS 100	/* after EMFILE: let connections close before trying again */
@@ -641,7 +642,8 @@ static bool conn_read(struct server *srv, struct conn *c)
 			conn_fail(srv, c, SERVER_R_IO, false, "read failed: %s", strerror(errno));
 			return false;
 		default:
-			if (ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			if (ERR_GET_REASON(ERR_peek_error()) ==
+			    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 				ERR_clear_error();
 				conn_eof(srv, c);
 				return false;

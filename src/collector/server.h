@@ -38,7 +38,7 @@
 #define SERVER_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000
 #define SERVER_IDLE_TIMEOUT_MS_DEFAULT 300000
 #define SERVER_MAX_WBUF_DEFAULT (64u << 10)
-#define SERVER_CLOSE_GRACE_MS 1000	/* for an ERROR frame to reach the agent before the close */
+#define SERVER_CLOSE_GRACE_MS 1000	/* for a last ERROR frame to reach the agent */
 /* Largest frame (type + payload) accepted before HELLO: an ERROR frame. */
 #define SERVER_PREHELLO_FRAME_MAX (1 + 4 + FRAME_ERROR_TEXT_MAX)
 
@@ -47,7 +47,7 @@
 enum server_reason {
 	SERVER_R_NOT_TLS = 1,		/* the first bytes were not a TLS ClientHello */
 	SERVER_R_TLS_VERSION,		/* the client offered nothing as new as TLS 1.3 */
-	SERVER_R_HANDSHAKE,		/* any other handshake failure (bad cert alert, EOF...) */
+	SERVER_R_HANDSHAKE,		/* any other handshake failure (cert alert, EOF...) */
 	SERVER_R_HANDSHAKE_TIMEOUT,
 	SERVER_R_IDLE_TIMEOUT,		/* nothing read or written for idle_timeout_ms */
 	SERVER_R_FRAME_TOO_BIG,		/* over max_frame, or over the pre-HELLO limit */
@@ -90,7 +90,7 @@ struct server_config {
 	 * (IPv6 dual-stack when available). Port 0 picks a free one
 	 * (server__port). */
 	const char *listen;
-	SSL_CTX *tls;			/* tls__server_ctx(); borrowed, must outlive the server */
+	SSL_CTX *tls;			/* tls__server_ctx(); borrowed, outlives the server */
 	struct server_callbacks cb;
 	unsigned max_conns;		/* 0: SERVER_MAX_CONNS_DEFAULT */
 	size_t max_frame;		/* 0: FRAME_MAX_DEFAULT */

@@ -31,7 +31,8 @@ void backoff__init(struct backoff *b, uint32_t base_ms, uint32_t cap_ms, backoff
 
 		/* Early boot without entropy: distinct per agent is enough. */
 		clock_gettime(CLOCK_REALTIME, &ts);
-		b->state = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^ (uint64_t)getpid() << 40;
+		b->state = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 20 ^
+			   (uint64_t)getpid() << 40;
 	}
 	if (!b->state)
 		b->state = 0x9e3779b97f4a7c15ull;	/* 0 is xorshift's fixed point */
@@ -47,7 +48,7 @@ uint32_t backoff__next(struct backoff *b)
 	if (ceiling > b->cap_ms)
 		ceiling = b->cap_ms;
 	else
-		b->attempt++;	/* stop counting at the cap: no overflow, however long it fails */
+		b->attempt++;	/* not past the cap: no overflow, however long it fails */
 	/* The modulo bias of 64 random bits over a 32-bit range is < 2^-32. */
 	return (uint32_t)((b->rand ? b->rand(b->rand_arg) : xorshift64s(b)) % (ceiling + 1));
 }

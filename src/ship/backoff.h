@@ -19,7 +19,7 @@ struct backoff {
 	uint32_t attempt;	/* failures since the last reset; stops growing at the cap */
 	backoff_rand_fn rand;
 	void *rand_arg;
-	uint64_t state;		/* the default generator's (xorshift64*), used when rand is NULL */
+	uint64_t state;		/* xorshift64* state, the generator when rand is NULL */
 };
 
 /* base_ms 0 is taken as 1, cap_ms below base_ms as base_ms. rand NULL: a

@@ -30,7 +30,8 @@ struct pki {
 	size_t errlen;
 };
 
-static int fail(struct pki *p, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct pki *p, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 static int fail(struct pki *p, int code, const char *fmt, ...)
 {

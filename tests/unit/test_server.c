@@ -335,7 +335,8 @@ static void slow_reader(struct scenario *sc)
 		/* Read what is there. */
 		for (;;) {
 			struct frame_ack ack;
-			int rc = agent_frame(&a, &type, pl, sizeof(pl), &len, sent < total ? 50 : 3000);
+			int rc = agent_frame(&a, &type, pl, sizeof(pl), &len,
+					     sent < total ? 50 : 3000);
 
 			if (rc == -ETIMEDOUT)
 				break;

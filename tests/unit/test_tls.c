@@ -233,7 +233,8 @@ static void test_pki(void)
 
 	/* Ed25519 keys, and an extra name. */
 	{
-		struct pki_opts o = { .key_type = PKI_KEY_ED25519, .extra_san = "DNS:collector.test" };
+		struct pki_opts o = { .key_type = PKI_KEY_ED25519,
+				      .extra_san = "DNS:collector.test" };
 
 		rc = pki__make_local(dir_ed, &o, &r, err, sizeof(err));
 		CHECK_INT(rc, 0);
@@ -447,7 +448,8 @@ static void test_handshakes(void)
 		size_t i;
 
 		for (i = 0; i < sizeof(upper); i++)
-			upper[i] = (char)(pin_a[i] >= 'a' && pin_a[i] <= 'f' ? pin_a[i] - 32 : pin_a[i]);
+			upper[i] = (char)(pin_a[i] >= 'a' && pin_a[i] <= 'f' ? pin_a[i] - 32
+								     : pin_a[i]);
 		cli = tls__client_ctx(NULL, upper, err, sizeof(err));
 		CHECK(cli != NULL);
 		CHECK_INT(try_connect(srv_a, cli, NULL, &p), 0);
@@ -612,7 +614,8 @@ static void test_contexts(void)
 		CHECK_INT(SSL_CTX_get_max_proto_version(ctx), TLS1_3_VERSION);
 		SSL_CTX_free(ctx);
 	}
-	ctx = tls__client_ctx(NULL, "00000000000000000000000000000000000000000000000000000000000000ff",
+	ctx = tls__client_ctx(NULL,
+			      "00000000000000000000000000000000000000000000000000000000000000ff",
 			      err, sizeof(err));
 	CHECK(ctx != NULL);
 	if (ctx) {
