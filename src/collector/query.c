@@ -151,7 +151,7 @@ static void json_value(FILE *out, sqlite3_stmt *st, int i)
 		if (d != d || d > 1.7e308 || d < -1.7e308)
 			fputs("null", out);
 		else
-			fprintf(out, "%.17g", d);
+			fprintf(out, "%.15g", d);
 		break;
 	}
 	case SQLITE_TEXT: {
@@ -601,6 +601,12 @@ static int authorize(void *arg, int action, const char *a1, const char *a2, cons
 	case SQLITE_FUNCTION:
 	case SQLITE_RECURSIVE:
 		return SQLITE_OK;
+	case SQLITE_UPDATE:
+		/* Table-valued functions (json_each, pragma_table_info) declare
+		 * their virtual table through this; a real update of the schema
+		 * table still fails: read-only connection, and the statement is
+		 * refused unless sqlite3_stmt_readonly(). */
+		return a1 && strcmp(a1, "sqlite_master") == 0 ? SQLITE_OK : SQLITE_DENY;
 	case SQLITE_PRAGMA:
 		if (a2)		/* a value: it would set something */
 			return SQLITE_DENY;
