@@ -76,6 +76,34 @@ struct vigil_config {
 	uint32_t wakeup_bytes;	/* wake user space when this much is queued, default 256 KiB */
 	uint32_t poll_interval_ms;	/* drain at least this often, default 50 (1..1000) */
 	uint32_t stats_interval_ms;	/* drop counters checked, default 1000 */
+
+	/* ship: the agent's side of the pipeline to a collector */
+	bool ship_enabled;	/* default false */
+	char *ship_collector;	/* "host:port", default "127.0.0.1:7443" */
+	char *ship_server_name;	/* name checked in the collector's certificate, default "localhost" */
+	char *ship_ca_file;	/* CA the collector's certificate must chain to; "" none */
+	char *ship_pin_sha256;	/* sha256 of the collector's public key (hex); "" none */
+	char *ship_device_file;	/* device id + keys (vigil enroll), default /var/lib/vigil/device.key */
+	char *ship_seq_file;	/* batch sequence numbers, default /var/lib/vigil/seq */
+	char *ship_spool_dir;	/* encrypted batches awaiting the ack, default /var/lib/vigil/spool */
+	uint64_t ship_spool_max_bytes;	/* default 256 MiB (1 MiB..1 TiB) */
+	uint32_t ship_batch_interval_ms;	/* default 1000 (10..60000) */
+	uint32_t ship_batch_max_bytes;	/* uncompressed, default 4 MiB (64 KiB..64 MiB) */
+	uint32_t ship_zstd_level;	/* default 1 (1..19) */
+
+	/* collector: vigil collector */
+	char *col_listen;	/* "host:port", default "127.0.0.1:7443" */
+	char *col_cert_file;	/* default /var/lib/vigil/pki/server.pem */
+	char *col_key_file;	/* default /var/lib/vigil/pki/server.key */
+	char *col_keystore_dir;	/* enrolled devices' keys, default /var/lib/vigil/keystore */
+	char *col_database;	/* SQLite file, default /var/lib/vigil/vigil.db */
+	char *col_archive_dir;	/* cold archive, default /var/lib/vigil/archive */
+	uint32_t col_raw_ttl_s;	/* raw table, default 86400 (1 day) */
+	uint32_t col_typed_ttl_s;	/* typed tables, default 7776000 (90 days) */
+	uint32_t col_archive_ttl_s;	/* archive files, default 31536000 (365 days) */
+	uint32_t col_retention_interval_ms;	/* retention pass, default 60000 */
+	uint32_t col_max_connections;	/* default 1024 */
+	uint32_t col_max_frame_bytes;	/* default 16 MiB + 1 */
 };
 
 /* Fills every field with its default. Returns 0 or -ENOMEM. */

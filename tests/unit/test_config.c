@@ -232,7 +232,7 @@ static void test_errors(void)
 			 "org_id, log_level, source, user_data)");
 	expect_error(FIX "bad_unknown_section.yaml", -EINVAL,
 		     FIX "bad_unknown_section.yaml:4: agnet: unknown section (known: agent, "
-			 "events, limits, hashing, exclusions, redaction, output, ebpf)");
+			 "events, limits, hashing, exclusions, redaction, output, ebpf, ship, collector)");
 	expect_error(FIX "bad_type_mapping.yaml", -EINVAL,
 		     FIX "bad_type_mapping.yaml:3: output.log_folder: expected a string, got a "
 			 "mapping");
