@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 
 #include "collector/server.h"
+#include "lib/err.h"
 #include "lib/log.h"
 #include "ship/tls.h"
 
@@ -1022,21 +1023,6 @@ void server__stop(struct server *srv)
 	(void)w;
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 /* host "" listens on every address: IPv6 dual-stack, or IPv4 where the
  * kernel has no IPv6. */
 static int open_listener(struct server *srv, const char *host, uint16_t port, const char *spec,
@@ -1059,7 +1045,7 @@ static int open_listener(struct server *srv, const char *host, uint16_t port, co
 	if (gai && any)
 		gai = getaddrinfo("0.0.0.0", portstr, &hints, &res);
 	if (gai)
-		return fail(err, errlen, -EADDRNOTAVAIL, "collector: cannot resolve %s: %s", spec,
+		return err_fail(-EADDRNOTAVAIL, err, errlen, "collector: cannot resolve %s: %s", spec,
 			    gai_strerror(gai));
 	for (ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -1095,7 +1081,7 @@ static int open_listener(struct server *srv, const char *host, uint16_t port, co
 		}
 	}
 	if (fd < 0)
-		return fail(err, errlen, rc ? rc : -EADDRNOTAVAIL,
+		return err_fail(rc ? rc : -EADDRNOTAVAIL, err, errlen,
 			    "collector: cannot listen on %s: %s", spec,
 			    strerror(rc ? -rc : EADDRNOTAVAIL));
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
@@ -1115,23 +1101,23 @@ int server__new(struct server **out, const struct server_config *cfg, char *err,
 
 	*out = NULL;
 	if (!cfg || !cfg->tls || !cfg->listen)
-		return fail(err, errlen, -EINVAL,
+		return err_fail(-EINVAL, err, errlen,
 			    "collector: the server needs a listen address and a TLS context");
 	rc = tls__split_hostport(cfg->listen, host, sizeof(host), &port, err, errlen);
 	if (rc)
 		return rc;
 	if (cfg->max_frame && (cfg->max_frame < SERVER_PREHELLO_FRAME_MAX ||
 			       cfg->max_frame > UINT32_MAX))
-		return fail(err, errlen, -EINVAL,
+		return err_fail(-EINVAL, err, errlen,
 			    "collector: max_frame %zu is out of range (%u..%u)", cfg->max_frame,
 			    (unsigned)SERVER_PREHELLO_FRAME_MAX, UINT32_MAX);
 	if (cfg->max_wbuf && cfg->max_wbuf < FRAME_HEADER_LEN + 4 + FRAME_ERROR_TEXT_MAX)
-		return fail(err, errlen, -EINVAL,
+		return err_fail(-EINVAL, err, errlen,
 			    "collector: max_wbuf %zu cannot hold one ERROR frame (%u bytes)",
 			    cfg->max_wbuf, (unsigned)(FRAME_HEADER_LEN + 4 + FRAME_ERROR_TEXT_MAX));
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
-		return fail(err, errlen, -ENOMEM, "collector: out of memory");
+		return err_fail(-ENOMEM, err, errlen, "collector: out of memory");
 	srv->lfd = srv->wakefd = -1;
 	srv->tls = cfg->tls;
 	srv->cb = cfg->cb;
@@ -1144,12 +1130,12 @@ int server__new(struct server **out, const struct server_config *cfg, char *err,
 	srv->max_wbuf = cfg->max_wbuf ? cfg->max_wbuf : SERVER_MAX_WBUF_DEFAULT;
 	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (srv->epfd < 0) {
-		rc = fail(err, errlen, -errno, "collector: epoll: %s", strerror(errno));
+		rc = err_fail(-errno, err, errlen, "collector: epoll: %s", strerror(errno));
 		goto fail;
 	}
 	srv->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (srv->wakefd < 0) {
-		rc = fail(err, errlen, -errno, "collector: eventfd: %s", strerror(errno));
+		rc = err_fail(-errno, err, errlen, "collector: eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	rc = open_listener(srv, host, port, cfg->listen, err, errlen);
@@ -1158,13 +1144,13 @@ int server__new(struct server **out, const struct server_config *cfg, char *err,
 	e.events = EPOLLIN;
 	e.data.ptr = &srv->lfd;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->lfd, &e) < 0) {
-		rc = fail(err, errlen, -errno, "collector: epoll: %s", strerror(errno));
+		rc = err_fail(-errno, err, errlen, "collector: epoll: %s", strerror(errno));
 		goto fail;
 	}
 	e.events = EPOLLIN;
 	e.data.ptr = &srv->wakefd;
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wakefd, &e) < 0) {
-		rc = fail(err, errlen, -errno, "collector: epoll: %s", strerror(errno));
+		rc = err_fail(-errno, err, errlen, "collector: epoll: %s", strerror(errno));
 		goto fail;
 	}
 	*out = srv;

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "enrich/packages.h"
+#include "lib/err.h"
 
 #define MAX_TOKEN 255		/* package name, architecture, version */
 #define SLOT_EMPTY UINT32_MAX
@@ -120,19 +120,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 /* SipHash-1-3, keyed per object: a container could otherwise fill its .list
@@ -253,7 +240,7 @@ static int index_reserve(struct builder *b)
 	struct index *x = &b->idx;
 
 	if (x->used >= PACKAGES_MAX_PATHS) {
-		set_err(b->err, b->errlen, "more than %u unique paths in the .list files; refused",
+		err_set(b->err, b->errlen, "more than %u unique paths in the .list files; refused",
 			PACKAGES_MAX_PATHS);
 		return -E2BIG;
 	}
@@ -356,18 +343,18 @@ static int read_small(struct builder *b, int rootfd, const char *path, size_t ca
 	if (pfd == -ENOENT)
 		return 0;
 	if (pfd < 0) {
-		set_err(b->err, b->errlen, "%s/%s: %s", b->p->root, path, strerror(-pfd));
+		err_set(b->err, b->errlen, "%s/%s: %s", b->p->root, path, strerror(-pfd));
 		return pfd;
 	}
 	fd = reopen_regular(pfd, &sb);
 	close(pfd);
 	if (fd < 0) {
-		set_err(b->err, b->errlen, "%s/%s: %s", b->p->root, path,
+		err_set(b->err, b->errlen, "%s/%s: %s", b->p->root, path,
 			fd == -EINVAL ? "not a regular file" : strerror(-fd));
 		return fd;
 	}
 	if ((uint64_t)sb.st_size > cap) {
-		set_err(b->err, b->errlen, "%s/%s: %lld bytes, more than the %zu allowed; refused",
+		err_set(b->err, b->errlen, "%s/%s: %lld bytes, more than the %zu allowed; refused",
 			b->p->root, path, (long long)sb.st_size, cap);
 		close(fd);
 		return -E2BIG;
@@ -380,7 +367,7 @@ static int read_small(struct builder *b, int rootfd, const char *path, size_t ca
 	ret = read_full(fd, *buf, (size_t)sb.st_size, len);
 	close(fd);
 	if (ret < 0) {
-		set_err(b->err, b->errlen, "%s/%s: read: %s", b->p->root, path, strerror(-ret));
+		err_set(b->err, b->errlen, "%s/%s: read: %s", b->p->root, path, strerror(-ret));
 		free(*buf);
 		*buf = NULL;
 		return ret;
@@ -757,7 +744,7 @@ static int list_names(struct builder *b, int dirfd, char ***out, uint32_t *count
 		if (len <= 5 || strcmp(de->d_name + len - 5, ".list"))
 			continue;
 		if (n >= PACKAGES_MAX_PACKAGES) {
-			set_err(b->err, b->errlen, "%s/%s: more than %u .list files; refused",
+			err_set(b->err, b->errlen, "%s/%s: more than %u .list files; refused",
 				b->p->root, INFO_PATH, PACKAGES_MAX_PACKAGES);
 			ret = -E2BIG;
 			goto out;
@@ -851,7 +838,7 @@ static int load_list(struct builder *b, int dirfd, const char *fname)
 		return 0;
 	}
 	if ((uint64_t)sb.st_size > PACKAGES_MAX_LIST_BYTES - b->list_bytes) {
-		set_err(b->err, b->errlen, "%s/%s: .list files exceed %u bytes in total; refused",
+		err_set(b->err, b->errlen, "%s/%s: .list files exceed %u bytes in total; refused",
 			b->p->root, INFO_PATH, PACKAGES_MAX_LIST_BYTES);
 		close(fd);
 		return -E2BIG;
@@ -898,7 +885,7 @@ static int load_lists(struct builder *b, int rootfd)
 	if (dirfd == -ENOENT)
 		return 0;	/* no dpkg here: an empty index */
 	if (dirfd < 0) {
-		set_err(b->err, b->errlen, "%s/%s: %s", b->p->root, INFO_PATH, strerror(-dirfd));
+		err_set(b->err, b->errlen, "%s/%s: %s", b->p->root, INFO_PATH, strerror(-dirfd));
 		return dirfd;
 	}
 	ret = list_names(b, dirfd, &names, &n);
@@ -910,7 +897,7 @@ static int load_lists(struct builder *b, int rootfd)
 	close(dirfd);
 	if (ret) {
 		if (ret == -ENOMEM)
-			set_err(b->err, b->errlen, "%s/%s: out of memory", b->p->root, INFO_PATH);
+			err_set(b->err, b->errlen, "%s/%s: out of memory", b->p->root, INFO_PATH);
 		return ret;
 	}
 	/* give back the slack of doubling and of the last file read */
@@ -958,7 +945,7 @@ static int open_root(struct packages *p, char *err, size_t errlen)
 
 	if (fd < 0) {
 		fd = -errno;
-		set_err(err, errlen, "%s: cannot open the root: %s", p->root, strerror(-fd));
+		err_set(err, errlen, "%s: cannot open the root: %s", p->root, strerror(-fd));
 	}
 	return fd;
 }
@@ -984,7 +971,7 @@ static int load(struct packages *p, int rootfd)
 	if (!ret)
 		ret = load_lists(&b, rootfd);
 	if (ret == -ENOMEM && !p->last_err[0])
-		set_err(p->last_err, sizeof(p->last_err), "%s: out of memory loading dpkg data",
+		err_set(p->last_err, sizeof(p->last_err), "%s: out of memory loading dpkg data",
 			p->root);
 	free(status);
 	free(b.stanzas);
@@ -1044,7 +1031,7 @@ struct packages *packages__new(const char *root, char *err, size_t errlen)
 	struct packages *p;
 
 	if (!root || !root[0]) {
-		set_err(err, errlen, "packages: the root directory is empty");
+		err_set(err, errlen, "packages: the root directory is empty");
 		return NULL;
 	}
 	p = calloc(1, sizeof(*p));
@@ -1052,7 +1039,7 @@ struct packages *packages__new(const char *root, char *err, size_t errlen)
 		p->root = strdup(root);
 	if (!p || !p->root) {
 		free(p);
-		set_err(err, errlen, "packages: out of memory");
+		err_set(err, errlen, "packages: out of memory");
 		return NULL;
 	}
 	if (getrandom(p->key, sizeof(p->key), GRND_NONBLOCK) != sizeof(p->key)) {

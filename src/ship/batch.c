@@ -5,7 +5,6 @@
  * says about itself. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <openssl/evp.h>
 #include <zstd.h>
 
+#include "lib/err.h"
 #include "ship/batch.h"
 
 /* Header field offsets; docs/pipeline.md has the same table. */
@@ -61,20 +61,6 @@ const char *batch_error_name(enum batch_error e)
 	if ((unsigned)e >= BATCH_ERROR_MAX)
 		return "unknown";
 	return error_names[e];
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
 }
 
 static void clear_err(char *err, size_t errlen)
@@ -311,31 +297,31 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 	clear_err(err, errlen);
 	if (!memchr(meta->device_id, '\0', sizeof(meta->device_id)) ||
 	    !device_id_ok(meta->device_id, strlen(meta->device_id))) {
-		set_err(err, errlen, "batch: device id is not 1 to %d lowercase hex digits",
+		err_set(err, errlen, "batch: device id is not 1 to %d lowercase hex digits",
 			BATCH_DEVICE_ID_MAX);
 		return -EINVAL;
 	}
 	if (!memchr(meta->org_id, '\0', sizeof(meta->org_id)) ||
 	    !org_id_ok(meta->org_id, strlen(meta->org_id))) {
-		set_err(err, errlen, "batch: org id is not at most %d printable ASCII characters",
+		err_set(err, errlen, "batch: org id is not at most %d printable ASCII characters",
 			BATCH_ORG_ID_MAX);
 		return -EINVAL;
 	}
 	if (meta->seq == 0) {
-		set_err(err, errlen, "batch: seq 0 is not valid (sequences start at 1)");
+		err_set(err, errlen, "batch: seq 0 is not valid (sequences start at 1)");
 		return -EINVAL;
 	}
 	if (len > BATCH_MAX_RAW_BYTES) {
-		set_err(err, errlen, "batch: %zu bytes of lines exceed the %u-byte batch limit",
+		err_set(err, errlen, "batch: %zu bytes of lines exceed the %u-byte batch limit",
 			len, BATCH_MAX_RAW_BYTES);
 		return -EINVAL;
 	}
 	count = count_lines(lines, len, BATCH_MAX_EVENTS, &bad_at);
 	if (count < 0) {
 		if (len == 0)
-			set_err(err, errlen, "batch: no lines to seal (an empty batch is not sent)");
+			err_set(err, errlen, "batch: no lines to seal (an empty batch is not sent)");
 		else
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"batch: line at offset %zu is empty, unterminated or past the %u-line limit",
 				bad_at, BATCH_MAX_EVENTS);
 		return -EINVAL;
@@ -343,29 +329,29 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 
 	t = tls_get();
 	if (!t) {
-		set_err(err, errlen, "batch: out of memory for the compression context");
+		err_set(err, errlen, "batch: out of memory for the compression context");
 		return -ENOMEM;
 	}
 	if (!t->cctx && !(t->cctx = ZSTD_createCCtx())) {
-		set_err(err, errlen, "batch: out of memory for the compression context");
+		err_set(err, errlen, "batch: out of memory for the compression context");
 		return -ENOMEM;
 	}
 	bound = ZSTD_compressBound(len);
 	body = scratch_get(t, bound);
 	if (!body) {
-		set_err(err, errlen, "batch: out of memory for a %zu-byte compressed body", bound);
+		err_set(err, errlen, "batch: out of memory for a %zu-byte compressed body", bound);
 		return -ENOMEM;
 	}
 	clen = ZSTD_compressCCtx(t->cctx, body, bound, lines, len, zstd_level);
 	if (ZSTD_isError(clen)) {
-		set_err(err, errlen, "batch: zstd level %d: %s", zstd_level,
+		err_set(err, errlen, "batch: zstd level %d: %s", zstd_level,
 			ZSTD_getErrorName(clen));
 		ret = -EIO;
 		goto out;
 	}
 	total = BATCH_HEADER_LEN + clen + BATCH_HMAC_LEN;
 	if (total > BATCH_MAX_BATCH_BYTES) {
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"batch: %ld lines seal to %zu bytes, over the %u-byte limit; cut smaller batches",
 			count, total, BATCH_MAX_BATCH_BYTES);
 		ret = -EMSGSIZE;
@@ -373,7 +359,7 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 	}
 	if (out->cap < out->len || out->cap - out->len < total) {
 		out->toobig = true;
-		set_err(err, errlen, "batch: no room for a %zu-byte sealed batch in the output",
+		err_set(err, errlen, "batch: no room for a %zu-byte sealed batch in the output",
 			total);
 		ret = -E2BIG;
 		goto out;
@@ -385,7 +371,7 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 	meta->flags = BATCH_FLAG_ZSTD;
 	ret = sha256(lines, len, meta->events_sha256);
 	if (ret) {
-		set_err(err, errlen, "batch: sha256 of the lines failed");
+		err_set(err, errlen, "batch: sha256 of the lines failed");
 		goto out;
 	}
 	encode_header(meta, header);
@@ -396,14 +382,14 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 		ret = hmac_sha256(key, (const uint8_t *)out->data + start,
 				  BATCH_HEADER_LEN + clen, mac);
 		if (ret)
-			set_err(err, errlen, "batch: HMAC-SHA256 failed");
+			err_set(err, errlen, "batch: HMAC-SHA256 failed");
 	} else {
-		set_err(err, errlen, "batch: out of memory appending a %zu-byte batch", total);
+		err_set(err, errlen, "batch: out of memory appending a %zu-byte batch", total);
 	}
 	if (!ret) {
 		ret = buf__add(out, mac, sizeof(mac));
 		if (ret)
-			set_err(err, errlen, "batch: out of memory appending a %zu-byte batch",
+			err_set(err, errlen, "batch: out of memory appending a %zu-byte batch",
 				total);
 	}
 	OPENSSL_cleanse(mac, sizeof(mac));
@@ -422,14 +408,14 @@ out:
 #define MALFORMED(...)                                                                     \
 	do {                                                                               \
 		*why = BATCH_MALFORMED;                                                    \
-		set_err(err, errlen, "batch: " __VA_ARGS__);                               \
+		err_set(err, errlen, "batch: " __VA_ARGS__);                               \
 		return -EBADMSG;                                                           \
 	} while (0)
 
 #define TOO_BIG(...)                                                                       \
 	do {                                                                               \
 		*why = BATCH_TOO_BIG;                                                      \
-		set_err(err, errlen, "batch: " __VA_ARGS__);                               \
+		err_set(err, errlen, "batch: " __VA_ARGS__);                               \
 		return -EMSGSIZE;                                                          \
 	} while (0)
 
@@ -561,7 +547,7 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 	if (out->cap < out->len || out->cap - out->len < meta->raw_len) {
 		out->toobig = true;
 		*why = BATCH_TOO_BIG;
-		set_err(err, errlen, "batch: no room for %u bytes of lines in the output",
+		err_set(err, errlen, "batch: no room for %u bytes of lines in the output",
 			meta->raw_len);
 		return -E2BIG;
 	}
@@ -571,12 +557,12 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 
 		t = tls_get();
 		if (!t || (!t->dctx && !(t->dctx = ZSTD_createDCtx()))) {
-			set_err(err, errlen, "batch: out of memory for the decompression context");
+			err_set(err, errlen, "batch: out of memory for the decompression context");
 			return -ENOMEM;
 		}
 		dst = scratch_get(t, meta->raw_len);
 		if (!dst) {
-			set_err(err, errlen, "batch: out of memory for %u bytes of lines",
+			err_set(err, errlen, "batch: out of memory for %u bytes of lines",
 				meta->raw_len);
 			return -ENOMEM;
 		}
@@ -587,10 +573,10 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 		if (ZSTD_isError(got) || got != meta->raw_len) {
 			*why = BATCH_DECOMPRESS;
 			if (ZSTD_isError(got))
-				set_err(err, errlen, "batch: body does not decompress to %u bytes: %s",
+				err_set(err, errlen, "batch: body does not decompress to %u bytes: %s",
 					meta->raw_len, ZSTD_getErrorName(got));
 			else
-				set_err(err, errlen,
+				err_set(err, errlen,
 					"batch: body decompresses to %zu bytes, header says %u",
 					got, meta->raw_len);
 			ret = -EBADMSG;
@@ -602,13 +588,13 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 	}
 
 	if (sha256(lines, meta->raw_len, md)) {
-		set_err(err, errlen, "batch: sha256 of the lines failed");
+		err_set(err, errlen, "batch: sha256 of the lines failed");
 		ret = -ENOMEM;
 		goto out;
 	}
 	if (CRYPTO_memcmp(md, meta->events_sha256, 32) != 0) {
 		*why = BATCH_EVENTS_HASH;
-		set_err(err, errlen, "batch: the lines do not match the events sha256 in the header");
+		err_set(err, errlen, "batch: the lines do not match the events sha256 in the header");
 		ret = -EBADMSG;
 		goto out;
 	}
@@ -616,18 +602,18 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 	if (count < 0 || (uint64_t)count != meta->event_count) {
 		*why = BATCH_EVENT_COUNT;
 		if (count < 0)
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"batch: line at offset %zu is empty, unterminated or past the %u declared",
 				bad_at, meta->event_count);
 		else
-			set_err(err, errlen, "batch: %ld lines, header says %u", count,
+			err_set(err, errlen, "batch: %ld lines, header says %u", count,
 				meta->event_count);
 		ret = -EBADMSG;
 		goto out;
 	}
 	ret = buf__add(out, lines, meta->raw_len);
 	if (ret) {
-		set_err(err, errlen, "batch: out of memory appending %u bytes of lines",
+		err_set(err, errlen, "batch: out of memory appending %u bytes of lines",
 			meta->raw_len);
 		if (ret == -E2BIG)
 			*why = BATCH_TOO_BIG;

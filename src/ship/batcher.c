@@ -3,11 +3,11 @@
  * hands out the current slot and makes the other current. The taken bytes
  * are left in place, so they stay valid until the next call. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/err.h"
 #include "ship/batch.h"
 #include "ship/batcher.h"
 
@@ -28,20 +28,6 @@ struct batcher {
 	uint32_t interval_ms;
 	struct batcher_stats st;
 };
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int batcher__new(struct batcher **out, size_t max_bytes, uint32_t max_lines,
 		 uint32_t interval_ms)
@@ -126,21 +112,21 @@ int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_m
 		err[0] = '\0';
 	if (len < 2 || line[len - 1] != '\n' || memchr(line, '\n', len - 1)) {
 		b->st.invalid++;
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"batcher: a %zu-byte line is empty, not '\\n'-terminated or holds several lines; dropped",
 			len);
 		return -EINVAL;
 	}
 	if (len > b->max_bytes) {
 		b->st.too_big++;
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"batcher: a %zu-byte line is bigger than the %zu-byte batch limit; dropped",
 			len, b->max_bytes);
 		return -E2BIG;
 	}
 	if (other(b)->lines > 0) {
 		b->st.busy++;
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"batcher: a full batch and the line after it wait to be taken; line dropped");
 		return -ENOSPC;
 	}
@@ -155,7 +141,7 @@ int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_m
 	}
 	ret = slot_add(b, s, line, len, now_ms);
 	if (ret) {
-		set_err(err, errlen, "batcher: out of memory for a %zu-byte line", len);
+		err_set(err, errlen, "batcher: out of memory for a %zu-byte line", len);
 		return ret;
 	}
 	return is_full(b) ? 1 : 0;

@@ -5,7 +5,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "lib/err.h"
 #include "ship/tls.h"
 
 /* What a client context checks, hung on the SSL_CTX (ex_data) so it is freed
@@ -67,26 +67,12 @@ const char *tls__ossl_reason(char *buf, size_t len)
 	return buf;
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* "<what>: <OpenSSL reason>", emptying the error queue. */
 static void ossl_err(char *err, size_t errlen, const char *what)
 {
 	char reason[256];
 
-	set_err(err, errlen, "%s: %s", what, tls__ossl_reason(reason, sizeof(reason)));
+	err_set(err, errlen, "%s: %s", what, tls__ossl_reason(reason, sizeof(reason)));
 }
 
 static int hexval(char c)
@@ -172,7 +158,7 @@ int tls__spki_pin_file(const char *cert_file, char out[TLS_PIN_HEX_LEN + 1], cha
 	}
 	rc = tls__spki_pin(cert, out);
 	if (rc)
-		set_err(err, errlen, "tls: %s: cannot encode the certificate's public key",
+		err_set(err, errlen, "tls: %s: cannot encode the certificate's public key",
 			cert_file);
 	X509_free(cert);
 	return rc;
@@ -241,7 +227,7 @@ SSL_CTX *tls__client_ctx(const char *ca_file, const char *pin_sha256_hex, char *
 
 	ERR_clear_error();
 	if ((!ca_file || !*ca_file) && (!pin_sha256_hex || !*pin_sha256_hex)) {
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"tls: the collector cannot be authenticated: give a CA file, a pinned key or both");
 		errno = EINVAL;
 		return NULL;
@@ -254,13 +240,13 @@ SSL_CTX *tls__client_ctx(const char *ca_file, const char *pin_sha256_hex, char *
 	}
 	v = calloc(1, sizeof(*v));
 	if (!v) {
-		set_err(err, errlen, "tls: out of memory");
+		err_set(err, errlen, "tls: out of memory");
 		errno = ENOMEM;
 		return NULL;
 	}
 	if (pin_sha256_hex && *pin_sha256_hex) {
 		if (parse_pin(pin_sha256_hex, v->pin)) {
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"tls: the pinned key must be 64 hex digits (the SHA-256 of the collector's SubjectPublicKeyInfo), got \"%.80s\"",
 				pin_sha256_hex);
 			free(v);
@@ -301,17 +287,17 @@ SSL_CTX *tls__server_ctx(const char *cert_file, const char *key_file, char *err,
 
 	ERR_clear_error();
 	if (!cert_file || !key_file) {
-		set_err(err, errlen, "tls: the server needs a certificate and a key file");
+		err_set(err, errlen, "tls: the server needs a certificate and a key file");
 		errno = EINVAL;
 		return NULL;
 	}
 	if (stat(key_file, &st) < 0) {
-		set_err(err, errlen, "tls: cannot read the key file %s: %s", key_file,
+		err_set(err, errlen, "tls: cannot read the key file %s: %s", key_file,
 			strerror(errno));
 		return NULL;
 	}
 	if (st.st_mode & 077) {
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"tls: the key file %s is accessible to group or others (mode %04o): chmod 600 it",
 			key_file, (unsigned)(st.st_mode & 07777));
 		errno = EPERM;
@@ -367,12 +353,12 @@ SSL *tls__client_session(SSL_CTX *ctx, int fd, const char *server_name, char *er
 
 	ERR_clear_error();
 	if (!v) {
-		set_err(err, errlen, "tls: not a client context from tls__client_ctx");
+		err_set(err, errlen, "tls: not a client context from tls__client_ctx");
 		errno = EINVAL;
 		return NULL;
 	}
 	if (v->ca && !named) {
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"tls: verifying against a CA needs the collector's name to check");
 		errno = EINVAL;
 		return NULL;
@@ -521,7 +507,7 @@ static int handshake(SSL *ssl, int fd, const char *where, uint64_t deadline, cha
 		if (rc == 0) {
 			rc = wait_fd(fd, ev, deadline);
 			if (rc == -ETIMEDOUT) {
-				set_err(err, errlen, "tls: %s: the TLS handshake timed out", where);
+				err_set(err, errlen, "tls: %s: the TLS handshake timed out", where);
 				return rc;
 			}
 			if (rc)
@@ -531,35 +517,35 @@ static int handshake(SSL *ssl, int fd, const char *where, uint64_t deadline, cha
 		vr = SSL_get_verify_result(ssl);
 		if (vr == X509_V_ERR_APPLICATION_VERIFICATION) {
 			ERR_clear_error();
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"tls: %s: collector certificate does not match the pinned key",
 				where);
 			return -EPERM;
 		}
 		if (vr != X509_V_OK) {
 			ERR_clear_error();
-			set_err(err, errlen, "tls: %s: collector certificate refused: %s", where,
+			err_set(err, errlen, "tls: %s: collector certificate refused: %s", where,
 				X509_verify_cert_error_string(vr));
 			return -EPERM;
 		}
 		if (rc == -EPIPE || (rc != -EIO && !ERR_peek_error())) {
 			ERR_clear_error();
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"tls: %s: the collector closed the connection during the TLS handshake",
 				where);
 			return -EPROTO;
 		}
-		set_err(err, errlen, "tls: %s: TLS handshake failed: %s", where,
+		err_set(err, errlen, "tls: %s: TLS handshake failed: %s", where,
 			tls__ossl_reason(reason, sizeof(reason)));
 		return -EPROTO;
 	}
 	if (SSL_version(ssl) != TLS1_3_VERSION) {
-		set_err(err, errlen, "tls: %s: the collector negotiated %s, not TLS 1.3", where,
+		err_set(err, errlen, "tls: %s: the collector negotiated %s, not TLS 1.3", where,
 			SSL_get_version(ssl));
 		return -EPROTO;
 	}
 	if (check_peer_pin(ssl)) {
-		set_err(err, errlen, "tls: %s: collector certificate does not match the pinned key",
+		err_set(err, errlen, "tls: %s: collector certificate does not match the pinned key",
 			where);
 		return -EPERM;
 	}
@@ -579,14 +565,14 @@ int tls__connect(SSL_CTX *ctx, const char *host, uint16_t port, const char *serv
 	*ssl_out = NULL;
 	*fd_out = -1;
 	if (!ctx || !host || !*host) {
-		set_err(err, errlen, "tls: connect needs a context and a host");
+		err_set(err, errlen, "tls: connect needs a context and a host");
 		return -EINVAL;
 	}
 	snprintf(where, sizeof(where), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host, port);
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	gai = getaddrinfo(host, portstr, &hints, &res);
 	if (gai) {
-		set_err(err, errlen, "tls: cannot resolve %s: %s", host, gai_strerror(gai));
+		err_set(err, errlen, "tls: cannot resolve %s: %s", host, gai_strerror(gai));
 		return gai == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
@@ -596,7 +582,7 @@ int tls__connect(SSL_CTX *ctx, const char *host, uint16_t port, const char *serv
 	}
 	freeaddrinfo(res);
 	if (rc) {
-		set_err(err, errlen, "tls: cannot connect to %s: %s", where,
+		err_set(err, errlen, "tls: cannot connect to %s: %s", where,
 			rc == -ETIMEDOUT ? "timed out" : strerror(-rc));
 		return rc;
 	}
@@ -639,21 +625,21 @@ int tls__write_all(SSL *ssl, int fd, const void *p, size_t n, int timeout_ms, ch
 		if (rc == 0) {
 			rc = wait_fd(fd, ev, deadline);
 			if (rc == -ETIMEDOUT)
-				set_err(err, errlen, "tls: write timed out after %zu of %zu bytes",
+				err_set(err, errlen, "tls: write timed out after %zu of %zu bytes",
 					off, n);
 			else if (rc)
-				set_err(err, errlen, "tls: poll: %s", strerror(-rc));
+				err_set(err, errlen, "tls: poll: %s", strerror(-rc));
 			if (rc)
 				return rc;
 			continue;
 		}
 		if (rc == -EIO) {
-			set_err(err, errlen, "tls: write failed: %s",
+			err_set(err, errlen, "tls: write failed: %s",
 				tls__ossl_reason(reason, sizeof(reason)));
 			return -EIO;
 		}
 		ERR_clear_error();
-		set_err(err, errlen, "tls: write failed: the peer closed the connection (%s)",
+		err_set(err, errlen, "tls: write failed: the peer closed the connection (%s)",
 			strerror(-rc));
 		return -EPIPE;
 	}
@@ -681,9 +667,9 @@ long tls__read(SSL *ssl, int fd, void *buf, size_t cap, int timeout_ms, char *er
 		if (rc == 0) {
 			rc = wait_fd(fd, ev, deadline);
 			if (rc == -ETIMEDOUT)
-				set_err(err, errlen, "tls: read timed out");
+				err_set(err, errlen, "tls: read timed out");
 			else if (rc)
-				set_err(err, errlen, "tls: poll: %s", strerror(-rc));
+				err_set(err, errlen, "tls: poll: %s", strerror(-rc));
 			if (rc)
 				return rc;
 			continue;
@@ -692,14 +678,14 @@ long tls__read(SSL *ssl, int fd, void *buf, size_t cap, int timeout_ms, char *er
 					  SSL_R_UNEXPECTED_EOF_WHILE_READING)
 			rc = -EPIPE;
 		if (rc == -EIO) {
-			set_err(err, errlen, "tls: read failed: %s",
+			err_set(err, errlen, "tls: read failed: %s",
 				tls__ossl_reason(reason, sizeof(reason)));
 			return -EIO;
 		}
 		ERR_clear_error();
 		if (rc == -EPIPE)
 			return 0;
-		set_err(err, errlen, "tls: read failed: %s", strerror(-rc));
+		err_set(err, errlen, "tls: read failed: %s", strerror(-rc));
 		return rc;
 	}
 }
@@ -726,14 +712,14 @@ int tls__split_hostport(const char *s, char *host, size_t hostlen, uint16_t *por
 	unsigned long p;
 
 	if (!s || !host || !hostlen) {
-		set_err(err, errlen, "tls: no address given");
+		err_set(err, errlen, "tls: no address given");
 		return -EINVAL;
 	}
 	if (*s == '[') {
 		const char *close_br = strchr(s, ']');
 
 		if (!close_br || close_br[1] != ':') {
-			set_err(err, errlen, "tls: \"%.100s\": expected [address]:port", s);
+			err_set(err, errlen, "tls: \"%.100s\": expected [address]:port", s);
 			return -EINVAL;
 		}
 		h = s + 1;
@@ -742,12 +728,12 @@ int tls__split_hostport(const char *s, char *host, size_t hostlen, uint16_t *por
 	} else {
 		colon = strrchr(s, ':');
 		if (!colon) {
-			set_err(err, errlen, "tls: \"%.100s\": expected host:port", s);
+			err_set(err, errlen, "tls: \"%.100s\": expected host:port", s);
 			return -EINVAL;
 		}
 		hl = (size_t)(colon - s);
 		if (memchr(s, ':', hl)) {
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"tls: \"%.100s\": an IPv6 address needs brackets, as in [::1]:7443",
 				s);
 			return -EINVAL;
@@ -756,14 +742,14 @@ int tls__split_hostport(const char *s, char *host, size_t hostlen, uint16_t *por
 	errno = 0;
 	p = strtoul(colon + 1, &end, 10);
 	if (!colon[1] || *end || errno || p > 65535 || colon[1] == '-' || colon[1] == '+') {
-		set_err(err, errlen, "tls: \"%.100s\": the port must be a number from 0 to 65535",
+		err_set(err, errlen, "tls: \"%.100s\": the port must be a number from 0 to 65535",
 			s);
 		return -EINVAL;
 	}
 	if (hl == 1 && *h == '*')
 		hl = 0;
 	if (hl >= hostlen) {
-		set_err(err, errlen, "tls: \"%.100s\": the host name is too long", s);
+		err_set(err, errlen, "tls: \"%.100s\": the host name is too long", s);
 		return -EINVAL;
 	}
 	memcpy(host, h, hl);

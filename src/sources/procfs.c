@@ -5,7 +5,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +20,7 @@
 #include <linux/magic.h>
 #include <linux/netlink.h>
 
+#include "lib/err.h"
 #include "sources/procfs.h"
 
 #define STAT_BUF 4096		/* stat is ~300 bytes plus a 64-byte escaped comm */
@@ -28,20 +28,6 @@
 #define CGROUP_BUF 8192		/* v1 hosts list ~13 hierarchies */
 #define SMALL_BUF 64		/* loginuid, ns links */
 #define PATH_CAP 4096		/* PATH_MAX: readlink of exe/cwd never exceeds it */
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A process that is gone makes /proc answer ENOENT (lookup on a dead pid)
  * or ESRCH (read from a task that exited). */
@@ -402,7 +388,7 @@ int procfs__read(uint32_t pid, struct proc_info *out, const struct procfs_opts *
 
 	memset(out, 0, sizeof(*out));
 	if ((size_t)snprintf(path, sizeof(path), "%s/%u", o->proc_root, pid) >= sizeof(path)) {
-		set_err(err, errlen, "procfs: proc root '%s' is too long", o->proc_root);
+		err_set(err, errlen, "procfs: proc root '%s' is too long", o->proc_root);
 		return -ENAMETOOLONG;
 	}
 	/* Everything below is read relative to this fd: it pins the struct pid,
@@ -410,7 +396,7 @@ int procfs__read(uint32_t pid, struct proc_info *out, const struct procfs_opts *
 	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		ret = gone_errno(errno) ? -ESRCH : -errno;
-		set_err(err, errlen, "procfs: cannot open %s: %s", path, strerror(-ret));
+		err_set(err, errlen, "procfs: cannot open %s: %s", path, strerror(-ret));
 		return ret;
 	}
 
@@ -419,10 +405,10 @@ int procfs__read(uint32_t pid, struct proc_info *out, const struct procfs_opts *
 		if (gone_errno(-ret))
 			ret = -ESRCH;
 		if (ret == -EBADMSG)
-			set_err(err, errlen,
+			err_set(err, errlen,
 				"procfs: %s/stat: not 'pid (comm) state ppid ... starttime'", path);
 		else
-			set_err(err, errlen, "procfs: cannot read %s/stat: %s", path,
+			err_set(err, errlen, "procfs: cannot read %s/stat: %s", path,
 				strerror(-ret));
 		goto fail;
 	}
@@ -480,14 +466,14 @@ int procfs__read(uint32_t pid, struct proc_info *out, const struct procfs_opts *
 	if (ret || again.starttime != sf.starttime ||
 	    (strchr("ZXx", again.state) && !strchr("ZXx", sf.state))) {
 		ret = -ESRCH;
-		set_err(err, errlen, "procfs: process %u exited while being read", pid);
+		err_set(err, errlen, "procfs: process %u exited while being read", pid);
 		goto fail;
 	}
 	close(dirfd);
 	return 0;
 
 nomem:
-	set_err(err, errlen, "procfs: out of memory reading %s", path);
+	err_set(err, errlen, "procfs: out of memory reading %s", path);
 fail:
 	close(dirfd);
 	proc_info__clear(out);
@@ -736,7 +722,7 @@ int proc_connector__open_socket(int rcvbuf, uint32_t cookie, char *err, size_t e
 	fd = socket(PF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR);
 	if (fd < 0) {
 		ret = -errno;
-		set_err(err, errlen, "proc_connector: cannot create a NETLINK_CONNECTOR socket: %s",
+		err_set(err, errlen, "proc_connector: cannot create a NETLINK_CONNECTOR socket: %s",
 			strerror(-ret));
 		return ret;
 	}
@@ -745,20 +731,20 @@ int proc_connector__open_socket(int rcvbuf, uint32_t cookie, char *err, size_t e
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0 &&
 	    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0) {
 		ret = -errno;
-		set_err(err, errlen, "proc_connector: cannot set a %d-byte receive buffer: %s",
+		err_set(err, errlen, "proc_connector: cannot set a %d-byte receive buffer: %s",
 			rcvbuf, strerror(-ret));
 		goto fail;
 	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		ret = -errno;
-		set_err(err, errlen,
+		err_set(err, errlen,
 			"proc_connector: cannot join the CN_IDX_PROC group: %s%s", strerror(-ret),
 			ret == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
 		goto fail;
 	}
 	ret = proc_connector__ctl(fd, true, cookie);
 	if (ret) {
-		set_err(err, errlen, "proc_connector: cannot send PROC_CN_MCAST_LISTEN: %s",
+		err_set(err, errlen, "proc_connector: cannot send PROC_CN_MCAST_LISTEN: %s",
 			strerror(-ret));
 		goto fail;
 	}

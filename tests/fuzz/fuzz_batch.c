@@ -1,4 +1,4 @@
-// sources: src/ship/batch.c src/ship/frame.c src/lib/buf.c
+// sources: src/ship/batch.c src/ship/frame.c src/lib/buf.c src/lib/err.c
 // libs: -lzstd -lcrypto -lpthread
 /* libFuzzer target for the collector's input path. The first byte picks a
  * mode, the rest is the input:
