@@ -819,60 +819,45 @@ int BPF_PROG(vg_exit_recvmsg, struct pt_regs *regs, long ret)
 	return 0;
 }
 
-/* sendmmsg returns the number of messages sent; each mmsghdr says how many
- * bytes of its message went out. glibc sends its A and AAAA queries as one
- * call of two messages. */
+/* sendmmsg and recvmmsg return the number of messages; each mmsghdr says
+ * how many bytes of its message went out or came in. glibc sends its A and
+ * AAAA queries as one call of two messages. */
+static __always_inline int vg_dns_mmsg(struct pt_regs *regs, long ret, bool answer)
+{
+	struct vg_config *cfg = vg_dns_enabled(ret);
+	struct task_struct *task;
+	const char *vec = (const char *)VG_ARG1(regs);
+
+	if (!cfg)
+		return 0;
+	task = bpf_get_current_task_btf();
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+		__u32 bytes = 0;
+
+		if (i >= ret)
+			break;
+		if (bpf_probe_read_user(&bytes, sizeof(bytes),
+					vec + i * VG_MMSGHDR_SIZE + sizeof(struct vg_user_msghdr)))
+			break;
+		vg_dns_msg(task, regs, cfg, (int)VG_ARG0(regs), vec + i * VG_MMSGHDR_SIZE, bytes,
+			   answer);
+	}
+	return 0;
+}
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vg_exit_sendmmsg, struct pt_regs *regs, long ret)
 {
-	struct vg_config *cfg = vg_dns_enabled(ret);
-	struct task_struct *task;
-	const char *vec = (const char *)VG_ARG1(regs);
-
-	if (!cfg)
-		return 0;
-	task = bpf_get_current_task_btf();
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		__u32 bytes = 0;
-
-		if (i >= ret)
-			break;
-		if (bpf_probe_read_user(&bytes, sizeof(bytes),
-					vec + i * VG_MMSGHDR_SIZE + sizeof(struct vg_user_msghdr)))
-			break;
-		vg_dns_msg(task, regs, cfg, (int)VG_ARG0(regs), vec + i * VG_MMSGHDR_SIZE, bytes,
-			   false);
-	}
-	return 0;
+	return vg_dns_mmsg(regs, ret, false);
 }
 
-/* recvmmsg: the same walk as sendmmsg, for answers (msg_len is the bytes
- * received). */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(vg_exit_recvmmsg, struct pt_regs *regs, long ret)
 {
-	struct vg_config *cfg = vg_dns_enabled(ret);
-	struct task_struct *task;
-	const char *vec = (const char *)VG_ARG1(regs);
-
-	if (!cfg)
-		return 0;
-	task = bpf_get_current_task_btf();
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-		__u32 bytes = 0;
-
-		if (i >= ret)
-			break;
-		if (bpf_probe_read_user(&bytes, sizeof(bytes),
-					vec + i * VG_MMSGHDR_SIZE + sizeof(struct vg_user_msghdr)))
-			break;
-		vg_dns_msg(task, regs, cfg, (int)VG_ARG0(regs), vec + i * VG_MMSGHDR_SIZE, bytes,
-			   true);
-	}
-	return 0;
+	return vg_dns_mmsg(regs, ret, true);
 }
+
 
 /* write/read/writev/readv on a socket connected to port 53: Go's resolver
  * writes its UDP queries on a connected socket and reads the answers, glibc
