@@ -3,7 +3,6 @@
  * gave is a named parameter bound after prepare. */
 #include <errno.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,25 +11,11 @@
 #include "collector/query.h"
 #include "collector/routes.h"
 #include "lib/buf.h"
+#include "lib/err.h"
 
 #define SQL_CAP (1u << 20)
 #define ISO_SQL "strftime('%Y-%m-%dT%H:%M:%S', time_ns / 1000000000, 'unixepoch')" \
 	" || printf('.%09dZ', time_ns % 1000000000)"
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 static int sq_errno(int rc)
 {
@@ -272,7 +257,8 @@ static void block_print(struct table_block *b, sqlite3_stmt *st, FILE *out, bool
 				pad(out, b->width[c] - strlen(name ? name : ""));
 			fputs(name ? name : "", out);
 			if (c + 1 < b->ncol)
-				pad(out, (b->right[c] ? 0 : b->width[c] - strlen(name ? name : "")) + 2);
+				pad(out, (b->right[c] ? 0 :
+					  b->width[c] - strlen(name ? name : "")) + 2);
 		}
 		fputc('\n', out);
 	}
@@ -308,7 +294,7 @@ int query_print_rows(struct sqlite3_stmt *st, enum query_format fmt, uint32_t ma
 		b.right = calloc((size_t)ncol, sizeof(*b.right));
 		b.cells = calloc((size_t)ncol * QUERY_TABLE_BLOCK, sizeof(*b.cells));
 		if (!b.width || !b.right || !b.cells) {
-			ret = fail(-ENOMEM, err, errlen, "query: out of memory");
+			ret = err_fail(-ENOMEM, err, errlen, "query: out of memory");
 			goto out;
 		}
 	}
@@ -334,7 +320,7 @@ int query_print_rows(struct sqlite3_stmt *st, enum query_format fmt, uint32_t ma
 			char *s = cell_text(st, c, &w);
 
 			if (!s) {
-				ret = fail(-ENOMEM, err, errlen, "query: out of memory");
+				ret = err_fail(-ENOMEM, err, errlen, "query: out of memory");
 				goto out;
 			}
 			b.cells[b.rows * (size_t)ncol + (size_t)c] = s;
@@ -352,9 +338,9 @@ int query_print_rows(struct sqlite3_stmt *st, enum query_format fmt, uint32_t ma
 		sqlite3 *db = sqlite3_db_handle(st);
 
 		ret = rc == SQLITE_INTERRUPT ?
-		      fail(-ETIMEDOUT, err, errlen, "query: stopped after %u ms",
-			   QUERY_SQL_TIMEOUT_MS) :
-		      fail(sq_errno(rc), err, errlen, "query: %s", sqlite3_errmsg(db));
+		      err_fail(-ETIMEDOUT, err, errlen, "query: stopped after %u ms",
+			       QUERY_SQL_TIMEOUT_MS) :
+		      err_fail(sq_errno(rc), err, errlen, "query: %s", sqlite3_errmsg(db));
 	}
 	if (fmt == QUERY_TABLE && ncol > 0 && (b.rows || header))
 		block_print(&b, st, out, header);
@@ -367,7 +353,7 @@ out:
 	free(b.right);
 	sqlite3_reset(st);
 	if (ferror(out) && !ret)
-		ret = fail(-EIO, err, errlen, "query: writing the output failed");
+		ret = err_fail(-EIO, err, errlen, "query: writing the output failed");
 	return ret ? ret : (int)rows;
 }
 
@@ -490,21 +476,22 @@ int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum q
 	struct buf b;
 
 	if (limit > QUERY_MAX_LIMIT)
-		return fail(-EINVAL, err, errlen, "query: limit %u is over %u", limit,
-			    QUERY_MAX_LIMIT);
+		return err_fail(-EINVAL, err, errlen, "query: limit %u is over %u", limit,
+				QUERY_MAX_LIMIT);
 	if (f->min_severity) {
 		sev = route_severity_rank(f->min_severity, strlen(f->min_severity));
 		if (!sev)
-			return fail(-EINVAL, err, errlen, "query: unknown severity \"%s\" (INFO, "
-				    "WARNING, MEDIUM, ERROR, HIGH, CRITICAL)", f->min_severity);
+			return err_fail(-EINVAL, err, errlen, "query: unknown severity \"%s\" "
+					"(INFO, WARNING, MEDIUM, ERROR, HIGH, CRITICAL)",
+					f->min_severity);
 	}
 	if (f->type) {
 		one = route_by_name(f->type);
 		if (!one) {
 			buf__init(&b, 4096);
 			type_names(&b);
-			ret = fail(-EINVAL, err, errlen, "query: unknown type \"%s\" (one of: %s)",
-				   f->type, b.data ? b.data : "");
+			ret = err_fail(-EINVAL, err, errlen, "query: unknown type \"%s\" "
+				       "(one of: %s)", f->type, b.data ? b.data : "");
 			buf__free(&b);
 			return ret;
 		}
@@ -522,8 +509,8 @@ int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum q
 		buf__addf(&b, " FROM (SELECT * FROM %s", one->table);
 		if (!table_where(one, f, &b)) {
 			buf__free(&b);
-			return fail(-EINVAL, err, errlen, "query: type %s has no column for the "
-				    "process, path or address filter given", f->type);
+			return err_fail(-EINVAL, err, errlen, "query: type %s has no column for "
+					"the process, path or address filter given", f->type);
 		}
 		buf__adds(&b, " ORDER BY time_ns DESC, id DESC LIMIT :limit) ORDER BY time_ns, id");
 	} else {
@@ -555,19 +542,19 @@ int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum q
 		}
 		if (!used) {
 			buf__free(&b);
-			return fail(-EINVAL, err, errlen, "query: no event type has columns for "
-				    "the filters given");
+			return err_fail(-EINVAL, err, errlen, "query: no event type has columns "
+					"for the filters given");
 		}
 		buf__adds(&b, ") ORDER BY time_ns DESC LIMIT :limit) ORDER BY time_ns");
 	}
 	if (b.toobig) {
 		buf__free(&b);
-		return fail(-E2BIG, err, errlen, "query: the statement is too long");
+		return err_fail(-E2BIG, err, errlen, "query: the statement is too long");
 	}
 	rc = sqlite3_prepare_v2(db, b.data, -1, &st, NULL);
 	buf__free(&b);
 	if (rc != SQLITE_OK)
-		return fail(sq_errno(rc), err, errlen, "query: %s", sqlite3_errmsg(db));
+		return err_fail(sq_errno(rc), err, errlen, "query: %s", sqlite3_errmsg(db));
 	bind_text(st, ":host", f->host);
 	bind_int(st, ":since", clamp_i64(f->since_ns));
 	bind_int(st, ":until", clamp_i64(f->until_ns));
@@ -640,29 +627,29 @@ int query_sqlite_sql(struct sqlite3 *db, const char *sql, enum query_format fmt,
 	if (!max_rows)
 		max_rows = QUERY_DEFAULT_LIMIT;
 	if (max_rows > QUERY_MAX_LIMIT)
-		return fail(-EINVAL, err, errlen, "query: limit %u is over %u", max_rows,
-			    QUERY_MAX_LIMIT);
+		return err_fail(-EINVAL, err, errlen, "query: limit %u is over %u", max_rows,
+				QUERY_MAX_LIMIT);
 	sqlite3_set_authorizer(db, authorize, NULL);
 	rc = sqlite3_prepare_v2(db, sql, -1, &st, &tail);
 	if (rc == SQLITE_OK && tail && *tail)
 		rc = sqlite3_prepare_v2(db, tail, -1, &next, NULL);
 	sqlite3_set_authorizer(db, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		ret = fail(sq_errno(rc), err, errlen, "query: %s%s", sqlite3_errmsg(db),
-			   (rc & 0xff) == SQLITE_AUTH ? " (only reading statements are allowed)" :
-			   "");
+		ret = err_fail(sq_errno(rc), err, errlen, "query: %s%s", sqlite3_errmsg(db),
+			       (rc & 0xff) == SQLITE_AUTH ?
+			       " (only reading statements are allowed)" : "");
 		goto out;
 	}
 	if (next) {
-		ret = fail(-EINVAL, err, errlen, "query: one statement at a time");
+		ret = err_fail(-EINVAL, err, errlen, "query: one statement at a time");
 		goto out;
 	}
 	if (!st) {
-		ret = fail(-EINVAL, err, errlen, "query: no statement");
+		ret = err_fail(-EINVAL, err, errlen, "query: no statement");
 		goto out;
 	}
 	if (!sqlite3_stmt_readonly(st)) {
-		ret = fail(-EPERM, err, errlen, "query: only reading statements are allowed");
+		ret = err_fail(-EPERM, err, errlen, "query: only reading statements are allowed");
 		goto out;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -690,7 +677,7 @@ static int print_sql(sqlite3 *db, const char *sql, enum query_format fmt, FILE *
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL), ret;
 
 	if (rc != SQLITE_OK)
-		return fail(sq_errno(rc), err, errlen, "stats: %s", sqlite3_errmsg(db));
+		return err_fail(sq_errno(rc), err, errlen, "stats: %s", sqlite3_errmsg(db));
 	ret = query_print_rows(st, fmt, QUERY_MAX_LIMIT, out, err, errlen);
 	sqlite3_finalize(st);
 	return ret < 0 ? ret : 0;
@@ -748,7 +735,8 @@ int query_sqlite_stats(struct sqlite3 *db, enum query_format fmt, FILE *out, cha
 	if (!json)
 		fputs("\nRejections\n", out);
 	return print_sql(db, json ?
-		"SELECT 'rejection' AS kind, reason, count FROM rejections ORDER BY count DESC, reason" :
+		"SELECT 'rejection' AS kind, reason, count FROM rejections"
+		" ORDER BY count DESC, reason" :
 		"SELECT reason, count FROM rejections ORDER BY count DESC, reason",
 		fmt, out, err, errlen);
 }

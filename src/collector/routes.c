@@ -11,7 +11,8 @@
 
 const struct route_column route_head_cols[ROUTE_H_MAX] = {
 	[ROUTE_H_MESSAGE_ID] = { "message_id", "$.message_header.message_id", ROUTE_TEXT, 0 },
-	[ROUTE_H_TIME_NS] = { "time_ns", "$.message_header.occurred_message_time_ns", ROUTE_INT, 0 },
+	[ROUTE_H_TIME_NS] = { "time_ns", "$.message_header.occurred_message_time_ns", ROUTE_INT,
+			      0 },
 	[ROUTE_H_FAMILY] = { "family", AD "family", ROUTE_TEXT, 0 },
 	[ROUTE_H_NAME] = { "name", AD "name", ROUTE_TEXT, 0 },
 	[ROUTE_H_MESSAGE_TYPE] = { "message_type", "$.message_header.message_type", ROUTE_TEXT, 0 },

@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <sqlite3.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +38,7 @@
 #include "collector/routes.h"
 #include "collector/store.h"
 #include "lib/buf.h"
+#include "lib/err.h"
 
 #define STORE_PAGE_SIZE 16384
 #define STORE_WAL_CHECKPOINT_PAGES 4096		/* 64 MiB of WAL */
@@ -134,21 +134,6 @@ static int sq_fail(sqlite3 *db, int rc, const char *what, char *err, size_t errl
 		snprintf(err, errlen, "store: %s: %s", what, db ? sqlite3_errmsg(db) :
 			 sqlite3_errstr(rc));
 	return sq_errno(rc);
-}
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int code, char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
 }
 
 static uint64_t now_realtime_ns(void)
@@ -384,8 +369,8 @@ static int create_schema(struct sq *q, char *err, size_t errlen)
 		buf__reset(&archive);
 		ret = table_sql(&rts[i], &create, &extract, &insert, &archive);
 		if (ret) {
-			fail(ret, err, errlen, "store: table %s: a route path holds a quote",
-			     rts[i].table);
+			err_fail(ret, err, errlen, "store: table %s: a route path holds a quote",
+				 rts[i].table);
 			break;
 		}
 		ret = exec(q->db, create.data, err, errlen);
@@ -418,7 +403,7 @@ static int prepare_tables(struct sq *q, char *err, size_t errlen)
 
 	q->tables = calloc(n, sizeof(*q->tables));
 	if (!q->tables)
-		return fail(-ENOMEM, err, errlen, "store: out of memory");
+		return err_fail(-ENOMEM, err, errlen, "store: out of memory");
 	q->ntables = n;
 	buf__init(&create, 1 << 16);
 	buf__init(&extract, 1 << 16);
@@ -466,14 +451,16 @@ static int prepare_common(struct sq *q, char *err, size_t errlen)
 		  "INSERT INTO batches (device_id, seq, sha256, key_id, created_ns, received_ns,"
 		  " event_count, events_stored, events_malformed, raw_bytes, wire_bytes)"
 		  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)" },
-		{ offsetof(struct sq, dev_get), "SELECT last_seq FROM devices WHERE device_id = ?1" },
+		{ offsetof(struct sq, dev_get),
+		  "SELECT last_seq FROM devices WHERE device_id = ?1" },
 		{ offsetof(struct sq, dev_put),
 		  "INSERT INTO devices (device_id, org_id, last_seq, first_seen_ns, last_seen_ns,"
 		  " batches, events, raw_bytes, wire_bytes, gaps, lost_seqs, duplicates, stale,"
 		  " replay_conflicts, malformed_events)"
 		  " VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
 		  " ON CONFLICT (device_id) DO UPDATE SET org_id = excluded.org_id,"
-		  " last_seq = max(last_seq, excluded.last_seq), last_seen_ns = excluded.last_seen_ns,"
+		  " last_seq = max(last_seq, excluded.last_seq),"
+		  " last_seen_ns = excluded.last_seen_ns,"
 		  " batches = batches + excluded.batches, events = events + excluded.events,"
 		  " raw_bytes = raw_bytes + excluded.raw_bytes,"
 		  " wire_bytes = wire_bytes + excluded.wire_bytes, gaps = gaps + excluded.gaps,"
@@ -528,13 +515,13 @@ static int prepare_file(const char *path, bool read_only, char *err, size_t errl
 	fd = open(path, (read_only ? O_RDONLY : O_RDWR | O_CREAT) | O_NOFOLLOW | O_CLOEXEC |
 		  O_NOCTTY, 0600);
 	if (fd < 0)
-		return fail(-errno, err, errlen, "store: %s: %s", path, strerror(errno));
+		return err_fail(-errno, err, errlen, "store: %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0) {
-		ret = fail(-errno, err, errlen, "store: %s: %s", path, strerror(errno));
+		ret = err_fail(-errno, err, errlen, "store: %s: %s", path, strerror(errno));
 	} else if (!S_ISREG(st.st_mode)) {
-		ret = fail(-EINVAL, err, errlen, "store: %s: not a regular file", path);
+		ret = err_fail(-EINVAL, err, errlen, "store: %s: not a regular file", path);
 	} else if (!read_only && (st.st_mode & 077) && fchmod(fd, st.st_mode & 0700) < 0) {
-		ret = fail(-errno, err, errlen, "store: %s: chmod: %s", path, strerror(errno));
+		ret = err_fail(-errno, err, errlen, "store: %s: chmod: %s", path, strerror(errno));
 	}
 	close(fd);
 	return ret;
@@ -548,23 +535,24 @@ static int open_archive_dir(const char *path, char *err, size_t errlen)
 	int fd;
 
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
-		return fail(-errno, err, errlen, "store: archive_dir %s: %s", path,
-			    strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive_dir %s: %s", path,
+				strerror(errno));
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return fail(-errno, err, errlen, "store: archive_dir %s: %s", path,
-			    errno == ELOOP || errno == ENOTDIR ? "not a directory (or a symlink)" :
-			    strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive_dir %s: %s", path,
+				errno == ELOOP || errno == ENOTDIR ?
+				"not a directory (or a symlink)" : strerror(errno));
 	if (fstat(fd, &st) < 0) {
 		int e = errno;
 
 		close(fd);
-		return fail(-e, err, errlen, "store: archive_dir %s: %s", path, strerror(e));
+		return err_fail(-e, err, errlen, "store: archive_dir %s: %s", path, strerror(e));
 	}
 	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
 		close(fd);
-		return fail(-EPERM, err, errlen, "store: archive_dir %s: must be owned by uid %u "
-			    "and not writable by group or others", path, (unsigned)geteuid());
+		return err_fail(-EPERM, err, errlen, "store: archive_dir %s: must be owned by "
+				"uid %u and not writable by group or others", path,
+				(unsigned)geteuid());
 	}
 	return fd;
 }
@@ -627,10 +615,10 @@ static int sq_open(struct store *st, char *err, size_t errlen)
 	int rc, ret;
 
 	if (!cfg->path || !*cfg->path || strcmp(cfg->path, ":memory:") == 0)
-		return fail(-EINVAL, err, errlen, "store: path: a database file is needed");
+		return err_fail(-EINVAL, err, errlen, "store: path: a database file is needed");
 	q = calloc(1, sizeof(*q));
 	if (!q)
-		return fail(-ENOMEM, err, errlen, "store: out of memory");
+		return err_fail(-ENOMEM, err, errlen, "store: out of memory");
 	q->archive_fd = -1;
 	st->priv = q;
 	buf__init(&q->arch, STORE_ARCHIVE_BUF);
@@ -648,10 +636,10 @@ static int sq_open(struct store *st, char *err, size_t errlen)
 	if (cfg->read_only) {
 		q->ro = q->db;
 		ret = exec(q->db, "PRAGMA query_only = 1", err, errlen);
-		if (!ret && sqlite3_table_column_metadata(q->db, NULL, "raw_events", NULL, NULL, NULL,
-							  NULL, NULL, NULL) != SQLITE_OK)
-			ret = fail(-ENOENT, err, errlen, "store: %s: not a vigil store (no "
-				   "raw_events table)", cfg->path);
+		if (!ret && sqlite3_table_column_metadata(q->db, NULL, "raw_events", NULL, NULL,
+							  NULL, NULL, NULL, NULL) != SQLITE_OK)
+			ret = err_fail(-ENOENT, err, errlen, "store: %s: not a vigil store (no "
+				       "raw_events table)", cfg->path);
 		if (ret)
 			goto fail;
 		return 0;
@@ -674,7 +662,7 @@ static int sq_open(struct store *st, char *err, size_t errlen)
 	    ZSTD_isError(ZSTD_CCtx_setParameter(q->zc, ZSTD_c_compressionLevel,
 						 STORE_ARCHIVE_LEVEL)) ||
 	    ZSTD_isError(ZSTD_CCtx_setParameter(q->zc, ZSTD_c_checksumFlag, 1))) {
-		ret = fail(-ENOMEM, err, errlen, "store: out of memory");
+		ret = err_fail(-ENOMEM, err, errlen, "store: out of memory");
 		goto fail;
 	}
 	if (cfg->archive_dir) {
@@ -747,7 +735,7 @@ static int sq_flush(struct store *st, char *err, size_t errlen)
 	if (!st->npending && !st->rejections_dropped)
 		return 0;
 	if (st->cfg.read_only)
-		return fail(-EROFS, err, errlen, "store: opened read-only");
+		return err_fail(-EROFS, err, errlen, "store: opened read-only");
 	ret = exec(q->db, "BEGIN IMMEDIATE", err, errlen);
 	if (ret)
 		return ret;
@@ -838,7 +826,7 @@ static int store_line(struct sq *q, const struct batch_meta *meta, const char *l
 {
 	const struct sq_table *guess = guess_table(q, line, n), *t = NULL;
 	sqlite3_stmt *sel = guess ? guess->extract : q->extract_head;
-	const char *family, *mtype, *name;
+	const char *family, *mtype, *name, *sev;
 	int rc, ret = 0, k;
 
 	if (n > INT_MAX) {
@@ -906,9 +894,8 @@ static int store_line(struct sq *q, const struct batch_meta *meta, const char *l
 	sqlite3_bind_value(t->insert, 4, sqlite3_column_value(sel, ROUTE_H_MESSAGE_ID));
 	sqlite3_bind_value(t->insert, 5, sqlite3_column_value(sel, ROUTE_H_NAME));
 	sqlite3_bind_value(t->insert, 6, sqlite3_column_value(sel, ROUTE_H_SEVERITY));
-	sqlite3_bind_int(t->insert, 7,
-			 route_severity_rank((const char *)sqlite3_column_text(sel, ROUTE_H_SEVERITY),
-					     (size_t)sqlite3_column_bytes(sel, ROUTE_H_SEVERITY)));
+	sev = (const char *)sqlite3_column_text(sel, ROUTE_H_SEVERITY);
+	sqlite3_bind_int(t->insert, 7, route_severity_rank(sev, sev ? strlen(sev) : 0));
 	k = ROUTE_COMMON_COLS;
 	for (unsigned c = ROUTE_H_MAX; c < t->ncols; c++)
 		sqlite3_bind_value(t->insert, k++, sqlite3_column_value(sel, (int)c));
@@ -923,13 +910,13 @@ static int meta_check(const struct batch_meta *meta, char *err, size_t errlen)
 	size_t n = strnlen(meta->device_id, sizeof(meta->device_id));
 
 	if (n == 0 || n > BATCH_DEVICE_ID_MAX || strspn(meta->device_id, "0123456789abcdef") != n)
-		return fail(-EINVAL, err, errlen, "store: batch device id is not 1..%d "
-			    "lowercase hex digits", BATCH_DEVICE_ID_MAX);
+		return err_fail(-EINVAL, err, errlen, "store: batch device id is not 1..%d "
+				"lowercase hex digits", BATCH_DEVICE_ID_MAX);
 	if (strnlen(meta->org_id, sizeof(meta->org_id)) > BATCH_ORG_ID_MAX)
-		return fail(-EINVAL, err, errlen, "store: batch org id is not terminated");
+		return err_fail(-EINVAL, err, errlen, "store: batch org id is not terminated");
 	if (meta->seq == 0 || meta->seq > (uint64_t)INT64_MAX)
-		return fail(-EINVAL, err, errlen, "store: batch seq %llu is out of range "
-			    "(1..2^63-1)", (unsigned long long)meta->seq);
+		return err_fail(-EINVAL, err, errlen, "store: batch seq %llu is out of range "
+				"(1..2^63-1)", (unsigned long long)meta->seq);
 	return 0;
 }
 
@@ -981,7 +968,7 @@ static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 
 	memset(res, 0, sizeof(*res));
 	if (st->cfg.read_only)
-		return fail(-EROFS, err, errlen, "store: opened read-only");
+		return err_fail(-EROFS, err, errlen, "store: opened read-only");
 	ret = meta_check(meta, err, errlen);
 	if (ret)
 		return ret;
@@ -1170,10 +1157,10 @@ static int archive_append(struct store *st, const char *table, const char *day, 
 	if (mkdirat(q->archive_fd, day, 0700) == 0)
 		created_day = true;
 	else if (errno != EEXIST)
-		return fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
 	dayfd = openat(q->archive_fd, day, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dayfd < 0)
-		return fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
 	fd = openat(dayfd, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 && errno == ENOENT) {
 		fd = openat(dayfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
@@ -1181,11 +1168,11 @@ static int archive_append(struct store *st, const char *table, const char *day, 
 		created_file = fd >= 0;
 	}
 	if (fd < 0 || fstat(fd, &sb) < 0) {
-		ret = fail(-errno, err, errlen, "store: archive %s: %s", rel, strerror(errno));
+		ret = err_fail(-errno, err, errlen, "store: archive %s: %s", rel, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(sb.st_mode)) {
-		ret = fail(-EINVAL, err, errlen, "store: archive %s: not a regular file", rel);
+		ret = err_fail(-EINVAL, err, errlen, "store: archive %s: not a regular file", rel);
 		goto out;
 	}
 	sqlite3_bind_text(q->arch_len_get, 1, rel, -1, SQLITE_TRANSIENT);
@@ -1202,8 +1189,8 @@ static int archive_append(struct store *st, const char *table, const char *day, 
 	if (sb.st_size < committed)
 		committed = sb.st_size;
 	if (sb.st_size > committed && ftruncate(fd, committed) < 0) {
-		ret = fail(-errno, err, errlen, "store: archive %s: truncate: %s", rel,
-			   strerror(errno));
+		ret = err_fail(-errno, err, errlen, "store: archive %s: truncate: %s", rel,
+			       strerror(errno));
 		goto out;
 	}
 
@@ -1212,7 +1199,7 @@ static int archive_append(struct store *st, const char *table, const char *day, 
 		void *nb = realloc(q->zbuf, zn);
 
 		if (!nb) {
-			ret = fail(-ENOMEM, err, errlen, "store: out of memory");
+			ret = err_fail(-ENOMEM, err, errlen, "store: out of memory");
 			goto out;
 		}
 		q->zbuf = nb;
@@ -1220,8 +1207,8 @@ static int archive_append(struct store *st, const char *table, const char *day, 
 	}
 	zn = ZSTD_compress2(q->zc, q->zbuf, q->zcap, q->arch.data, q->arch.len);
 	if (ZSTD_isError(zn)) {
-		ret = fail(-EIO, err, errlen, "store: archive %s: zstd: %s", rel,
-			   ZSTD_getErrorName(zn));
+		ret = err_fail(-EIO, err, errlen, "store: archive %s: zstd: %s", rel,
+			       ZSTD_getErrorName(zn));
 		goto out;
 	}
 	ret = write_all_at(fd, q->zbuf, zn, (off_t)committed);
@@ -1234,7 +1221,7 @@ static int archive_append(struct store *st, const char *table, const char *day, 
 	if (!ret && created_day && fsync(q->archive_fd) < 0)
 		ret = -errno;
 	if (ret) {
-		fail(ret, err, errlen, "store: archive %s: %s", rel, strerror(-ret));
+		err_fail(ret, err, errlen, "store: archive %s: %s", rel, strerror(-ret));
 		goto out;
 	}
 	sqlite3_bind_text(q->arch_len_put, 1, rel, -1, SQLITE_TRANSIENT);
@@ -1280,8 +1267,8 @@ static int archive_chunk(struct store *st, struct sq_table *t, int64_t cutoff, u
 			memcpy(day, rday, sizeof(day));
 		}
 		if (buf__add(&q->arch, js, jn) || buf__addc(&q->arch, '\n')) {
-			ret = fail(-E2BIG, err, errlen, "store: archive: a row of %s is larger "
-				   "than %u bytes", t->rt->table, STORE_ARCHIVE_BUF);
+			ret = err_fail(-E2BIG, err, errlen, "store: archive: a row of %s is larger "
+				       "than %u bytes", t->rt->table, STORE_ARCHIVE_BUF);
 			break;
 		}
 	}
@@ -1354,24 +1341,24 @@ static int remove_day(struct store *st, const char *day, char *err, size_t errle
 
 	fd = openat(q->archive_fd, day, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		return fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
 	}
 	while ((e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT) {
-			ret = fail(-errno, err, errlen, "store: archive %s/%s: %s", day, e->d_name,
-				   strerror(errno));
+			ret = err_fail(-errno, err, errlen, "store: archive %s/%s: %s", day,
+				       e->d_name, strerror(errno));
 			break;
 		}
 	}
 	closedir(d);
 	if (!ret && unlinkat(q->archive_fd, day, AT_REMOVEDIR) < 0)
-		ret = fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
+		ret = err_fail(-errno, err, errlen, "store: archive %s: %s", day, strerror(errno));
 	if (ret)
 		return ret;
 	ret = exec(q->db, "BEGIN IMMEDIATE", err, errlen);
@@ -1396,11 +1383,11 @@ static int expire_archive(struct store *st, uint64_t now_ns, uint32_t *removed, 
 
 	fd = openat(q->archive_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(-errno, err, errlen, "store: archive_dir: %s", strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive_dir: %s", strerror(errno));
 	d = fdopendir(fd);
 	if (!d) {
 		close(fd);
-		return fail(-errno, err, errlen, "store: archive_dir: %s", strerror(errno));
+		return err_fail(-errno, err, errlen, "store: archive_dir: %s", strerror(errno));
 	}
 	while (!ret && (e = readdir(d))) {
 		time_t t;
@@ -1437,7 +1424,7 @@ static int sq_retention(struct store *st, uint64_t now_ns, struct store_retentio
 
 	memset(rep, 0, sizeof(*rep));
 	if (cfg->read_only)
-		return fail(-EROFS, err, errlen, "store: opened read-only");
+		return err_fail(-EROFS, err, errlen, "store: opened read-only");
 #define SPEND() (budget && ++used >= budget)
 	do {
 		ret = expire_chunk(q, q->raw_expire, cutoff_of(now_ns, cfg->raw_ttl_s), chunk, &n,
@@ -1535,13 +1522,14 @@ int store__open(struct store **out, const struct store_config *cfg, char *err, s
 	*out = NULL;
 	st = calloc(1, sizeof(*st));
 	if (!st)
-		return fail(-ENOMEM, err, errlen, "store: out of memory");
+		return err_fail(-ENOMEM, err, errlen, "store: out of memory");
 	for (size_t i = 0; i < sizeof(store_backends) / sizeof(store_backends[0]); i++)
 		if (strcmp(store_backends[i]->name, backend) == 0)
 			st->ops = store_backends[i];
 	if (!st->ops) {
 		free(st);
-		return fail(-EINVAL, err, errlen, "store: backend \"%s\" is not built in", backend);
+		return err_fail(-EINVAL, err, errlen, "store: backend \"%s\" is not built in",
+				backend);
 	}
 	st->cfg = *cfg;
 	st->cfg.backend = strdup(backend);
@@ -1549,7 +1537,7 @@ int store__open(struct store **out, const struct store_config *cfg, char *err, s
 	st->cfg.archive_dir = cfg->archive_dir ? strdup(cfg->archive_dir) : NULL;
 	if (!st->cfg.backend || (cfg->path && !st->cfg.path) ||
 	    (cfg->archive_dir && !st->cfg.archive_dir)) {
-		ret = fail(-ENOMEM, err, errlen, "store: out of memory");
+		ret = err_fail(-ENOMEM, err, errlen, "store: out of memory");
 		goto fail;
 	}
 	if (!st->cfg.raw_ttl_s)
@@ -1561,15 +1549,15 @@ int store__open(struct store **out, const struct store_config *cfg, char *err, s
 	if (!st->cfg.retention_chunk)
 		st->cfg.retention_chunk = STORE_RETENTION_CHUNK;
 	if (st->cfg.retention_chunk > 1000000) {
-		ret = fail(-EINVAL, err, errlen, "store: retention_chunk %u is over 1000000",
-			   st->cfg.retention_chunk);
+		ret = err_fail(-EINVAL, err, errlen, "store: retention_chunk %u is over 1000000",
+			       st->cfg.retention_chunk);
 		goto fail;
 	}
 	if (st->cfg.archive_dir && st->cfg.archive_ttl_s < st->cfg.typed_ttl_s) {
-		ret = fail(-EINVAL, err, errlen, "store: archive_ttl_s (%llu) is shorter than "
-			   "typed_ttl_s (%llu): rows would be archived into expired days",
-			   (unsigned long long)st->cfg.archive_ttl_s,
-			   (unsigned long long)st->cfg.typed_ttl_s);
+		ret = err_fail(-EINVAL, err, errlen, "store: archive_ttl_s (%llu) is shorter than "
+			       "typed_ttl_s (%llu): rows would be archived into expired days",
+			       (unsigned long long)st->cfg.archive_ttl_s,
+			       (unsigned long long)st->cfg.typed_ttl_s);
 		goto fail;
 	}
 	ret = st->ops->open(st, err, errlen);
