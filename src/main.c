@@ -4,12 +4,18 @@
 #include <string.h>
 
 #include "agent/agent.h"
+#include "collector/cli.h"
+#include "collector/collector.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: vigil <command> [options]\n"
 		     "commands:\n"
 		     "  agent     collect events on this host (vigil agent --help)\n"
+		     "  collector receive agents' signed batches into SQLite (--help)\n"
+		     "  query     events the collector stored (vigil query --help)\n"
+		     "  stats     event counts and sizes, wire bytes, rejections\n"
+		     "  pki       make a local CA and collector certificate, print the pin\n"
 		     "  version   print the version\n");
 }
 
@@ -21,6 +27,14 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "agent") == 0)
 		return agent_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "collector") == 0)
+		return collector_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "query") == 0)
+		return query_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "stats") == 0)
+		return stats_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "pki") == 0)
+		return pki_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("vigil %s\n", VIGIL_VERSION);
 		return 0;
