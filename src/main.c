@@ -6,6 +6,7 @@
 #include "agent/agent.h"
 #include "collector/cli.h"
 #include "collector/collector.h"
+#include "ship/enroll.h"
 
 static void usage(FILE *out)
 {
@@ -16,6 +17,7 @@ static void usage(FILE *out)
 		     "  query     events the collector stored (vigil query --help)\n"
 		     "  stats     event counts and sizes, wire bytes, rejections\n"
 		     "  pki       make a local CA and collector certificate, print the pin\n"
+		     "  enroll    create this host's device identity, register it (--help)\n"
 		     "  version   print the version\n");
 }
 
@@ -35,6 +37,8 @@ int main(int argc, char **argv)
 		return stats_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "pki") == 0)
 		return pki_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "enroll") == 0)
+		return enroll_main(argc - 1, argv + 1);
 	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("vigil %s\n", VIGIL_VERSION);
 		return 0;

@@ -151,9 +151,7 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* mkdir -p with mode for the missing components; existing ones are left as
- * they are (an administrator may have chosen them). */
-static int mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
+int shipper_mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
 {
 	char tmp[4096];
 	size_t n = strlen(path);
@@ -178,7 +176,7 @@ static int mkdirs(const char *path, mode_t mode, char *err, size_t errlen)
 	return 0;
 }
 
-static int mkparent(const char *path, char *err, size_t errlen)
+int shipper_mkparent(const char *path, char *err, size_t errlen)
 {
 	char dir[4096];
 	const char *slash = strrchr(path, '/');
@@ -189,7 +187,7 @@ static int mkparent(const char *path, char *err, size_t errlen)
 		return err_fail(-ENAMETOOLONG, err, errlen, "path \"%s\" is too long", path);
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = '\0';
-	return mkdirs(dir, 0700, err, errlen);
+	return shipper_mkdirs(dir, 0700, err, errlen);
 }
 
 static void kick(struct shipper *sh)
@@ -887,12 +885,12 @@ int shipper__new(struct shipper **out, const struct shipper_config *cfg, char *e
 	buf__init(&sh->sealed, BATCH_MAX_BATCH_BYTES);
 	buf__init(&sh->rbuf, BATCH_MAX_BATCH_BYTES);
 
-	if ((rc = mkparent(cfg->seq_file, err, errlen)))
+	if ((rc = shipper_mkparent(cfg->seq_file, err, errlen)))
 		goto fail;
 	rc = seq_store__open(cfg->seq_file, &sh->seq, err, errlen);
 	if (rc)
 		goto fail;
-	if ((rc = mkdirs(cfg->spool_dir, 0700, err, errlen)))
+	if ((rc = shipper_mkdirs(cfg->spool_dir, 0700, err, errlen)))
 		goto fail;
 	spc.dir = cfg->spool_dir;
 	spc.dev = &sh->dev;

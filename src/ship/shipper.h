@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ship/device.h"
 
@@ -121,5 +122,12 @@ void shipper__free(struct shipper *sh);
  * as a drop reason (pipeline__count_drop keeps the pointer). Codes without a
  * name give "collector_rejected:unknown". */
 const char *shipper_reject_reason(unsigned code);
+
+/* mkdir -p: creates the missing directories of path with mode; existing
+ * ones are left as they are (an administrator may have chosen them). 0 or
+ * a negative errno with err naming the directory. */
+int shipper_mkdirs(const char *path, mode_t mode, char *err, size_t errlen);
+/* shipper_mkdirs(0700) for the directory that holds the file path. */
+int shipper_mkparent(const char *path, char *err, size_t errlen);
 
 #endif
