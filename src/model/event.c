@@ -45,6 +45,8 @@ static const struct event_type_info event_types[] = {
 	{ SYS_PROCESS_LIMIT_REACHED, "Process Limit Reached", "system", MSG_SYSTEM_ACTIVITY, SEV_MEDIUM, "system_details" },
 	{ SYS_FEATURE_DEGRADED, "Feature Degraded", "system", MSG_SYSTEM_ACTIVITY, SEV_WARNING, "system_details" },
 	{ SYS_CONFIG_RELOADED, "Configuration Reloaded", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+	{ SYS_COLLECTOR_CONNECTED, "Collector Connected", "system", MSG_SYSTEM_ACTIVITY, SEV_INFO, "system_details" },
+	{ SYS_COLLECTOR_DISCONNECTED, "Collector Disconnected", "system", MSG_SYSTEM_ACTIVITY, SEV_WARNING, "system_details" },
 };
 
 const struct event_type_info *event_type__info(enum event_type type)

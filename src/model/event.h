@@ -12,7 +12,7 @@
 #include "model/net_op.h"
 #include "model/proc.h"
 
-#define VIGIL_SCHEMA_VERSION "1.1.0"
+#define VIGIL_SCHEMA_VERSION "1.2.0"
 
 enum msg_type {
 	MSG_EVENT = 0,
@@ -79,6 +79,8 @@ enum event_type {
 	SYS_PROCESS_LIMIT_REACHED = 1006,
 	SYS_FEATURE_DEGRADED = 1007,
 	SYS_CONFIG_RELOADED = 1008,
+	SYS_COLLECTOR_CONNECTED = 1009,
+	SYS_COLLECTOR_DISCONNECTED = 1010,
 };
 
 struct event_type_info {
