@@ -1,5 +1,6 @@
 /* The agent daemon: config, sinks, source selection, the one epoll loop
- * (source fd, drain timer, signals), SIGHUP reload and graceful shutdown. */
+ * (source fd, drain timer, signals), SIGHUP reload and graceful shutdown;
+ * with ship.enabled, the shipper to the collector and its loss reports. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -19,9 +20,13 @@
 #include "lib/log.h"
 #include "output/host.h"
 #include "output/sink.h"
+#include "ship/device.h"
+#include "ship/shipper.h"
 #include "sources/source.h"
 
 #define MAX_SINKS 4
+/* On shutdown, how long the shipper may go on delivering what is spooled. */
+#define SHIP_STOP_TIMEOUT_MS 2000
 
 struct agent {
 	struct vigil_config cfg;
@@ -34,6 +39,9 @@ struct agent {
 	struct source src;
 	bool src_open;
 	int epfd, tfd, sfd;
+	struct device *dev;		/* ship.enabled: this host's identity */
+	struct shipper *ship;
+	struct shipper_stats ship_seen;	/* counters already reported */
 };
 
 static void usage(FILE *out)
@@ -73,7 +81,140 @@ static int open_sinks(struct agent *a, char *err, size_t errlen)
 		a->sinks[a->nsinks] = &a->sink_store[a->nsinks];
 		a->nsinks++;
 	}
+	if (a->ship) {
+		ret = sink_ship__open(&a->sink_store[a->nsinks], a->ship, err, errlen);
+		if (ret)
+			return ret;
+		a->sinks[a->nsinks] = &a->sink_store[a->nsinks];
+		a->nsinks++;
+	}
 	return 0;
+}
+
+/* ship.enabled: the identity every event header carries (so what the
+ * collector stores agrees with the batches' signer) and the shipper, opened
+ * now so a bad setting stops the start; its threads start later. */
+static int open_ship(struct agent *a)
+{
+	const struct vigil_config *c = &a->cfg;
+	struct shipper_config sc = {
+		.collector = c->ship_collector,
+		.server_name = c->ship_server_name,
+		.ca_file = c->ship_ca_file,
+		.pin_sha256 = c->ship_pin_sha256,
+		.seq_file = c->ship_seq_file,
+		.spool_dir = c->ship_spool_dir,
+		.spool_max_bytes = c->ship_spool_max_bytes,
+		.batch_interval_ms = c->ship_batch_interval_ms,
+		.batch_max_bytes = c->ship_batch_max_bytes,
+		.zstd_level = (int)c->ship_zstd_level,
+	};
+	char err[1024];
+	int ret;
+
+	ret = device__load(c->ship_device_file, &a->dev, err, sizeof(err));
+	if (ret == -ENOENT) {
+		log_warnx("ship.enabled but there is no device identity at %s: run "
+			  "\"vigil enroll%s%s\" first", c->ship_device_file,
+			  a->config_path ? " --config " : "", a->config_path ? a->config_path : "");
+		return ret;
+	}
+	if (ret) {
+		log_warnx("ship: %s", err);
+		return ret;
+	}
+	if (c->device_id && c->device_id[0] && strcmp(c->device_id, a->dev->device_id))
+		log_info("ship: events carry the enrolled device id %s, not agent.device_id %s",
+			 a->dev->device_id, c->device_id);
+	sc.dev = a->dev;
+	ret = shipper__new(&a->ship, &sc, err, sizeof(err));
+	if (ret)
+		log_warnx("%s", err);
+	return ret;
+}
+
+static void ship_count(struct agent *a, const char *reason, uint64_t now, uint64_t seen)
+{
+	if (now > seen)
+		pipeline__count_drop(a->pl, reason, now - seen);
+}
+
+/* Every loss counter of the shipper becomes drop counts (reported as Events
+ * Dropped at the stats interval), and a change of the collector session a
+ * Collector Connected / Disconnected message, in the order they happened. */
+static void ship_tick(struct agent *a)
+{
+	struct shipper_stats st, *o = &a->ship_seen;
+	uint64_t up, down;
+	char msg[SHIPPER_ERROR_MAX + 160];
+
+	if (!a->ship)
+		return;
+	shipper__stats(a->ship, &st);
+	ship_count(a, "ship_ingress_full", st.ingress_dropped, o->ingress_dropped);
+	ship_count(a, "ship_event_too_large", st.too_big, o->too_big);
+	ship_count(a, "ship_seal_failed", st.seal_failed_events, o->seal_failed_events);
+	ship_count(a, "spool_full", st.spool_dropped_events, o->spool_dropped_events);
+	ship_count(a, "spool_corrupt", st.spool_corrupt_events, o->spool_corrupt_events);
+	for (unsigned i = 0; i < SHIPPER_REASONS; i++)
+		ship_count(a, shipper_reject_reason(i), st.rejected_events_by_reason[i],
+			   o->rejected_events_by_reason[i]);
+	up = st.connects - o->connects;
+	down = st.disconnects - o->disconnects;
+	/* Sessions alternate, so the current state says which came last. */
+	for (int turn = 0; turn < 2; turn++) {
+		bool report_up = (turn == 0) != st.connected;
+
+		if (report_up && up) {
+			struct event ev = { .type = SYS_COLLECTOR_CONNECTED };
+
+			snprintf(msg, sizeof(msg), "connected to the collector %s over TLS 1.3",
+				 a->cfg.ship_collector);
+			ev.message = msg;
+			event__kv_str(&ev, "collector", a->cfg.ship_collector);
+			event__kv_str(&ev, "server_name", a->cfg.ship_server_name);
+			pipeline__system(a->pl, &ev);
+		} else if (!report_up && down) {
+			struct event ev = { .type = SYS_COLLECTOR_DISCONNECTED };
+
+			snprintf(msg, sizeof(msg), "connection to the collector %s lost: %s; "
+				 "batches wait in the spool, reconnecting with backoff",
+				 a->cfg.ship_collector, st.last_error);
+			ev.message = msg;
+			event__kv_str(&ev, "collector", a->cfg.ship_collector);
+			event__kv_str(&ev, "reason", st.last_error);
+			pipeline__system(a->pl, &ev);
+		}
+	}
+	*o = st;
+}
+
+/* Stops the shipper after the last line: what it still held is sealed into
+ * the spool. Losses in that last seal can no longer be reported as events
+ * (nothing follows Service Gracefully Shutdown), so they are logged. */
+static void stop_ship(struct agent *a)
+{
+	struct shipper_stats st, *o = &a->ship_seen;
+	static const char fmt[] = "Events Dropped at shutdown: %llu events lost (%s), "
+				  "not reported in an event";
+
+	if (!a->ship)
+		return;
+	if (shipper__stop(a->ship, SHIP_STOP_TIMEOUT_MS) == -ETIMEDOUT)
+		log_info("ship: stopped with batches in flight; they stay in the spool %s and "
+			 "are sent again at the next start", a->cfg.ship_spool_dir);
+	shipper__stats(a->ship, &st);
+	if (st.spool_dropped_events > o->spool_dropped_events)
+		log_warnx(fmt, (unsigned long long)(st.spool_dropped_events -
+						    o->spool_dropped_events), "spool_full");
+	if (st.seal_failed_events > o->seal_failed_events)
+		log_warnx(fmt, (unsigned long long)(st.seal_failed_events -
+						    o->seal_failed_events), "ship_seal_failed");
+	log_info("ship: %llu events sent and acknowledged this run, %llu batches (%llu events) "
+		 "waiting in the spool", (unsigned long long)st.acked_events,
+		 (unsigned long long)st.spool_pending_batches,
+		 (unsigned long long)st.spool_pending_events);
+	*o = st;
 }
 
 static void close_sinks(struct agent *a)
@@ -188,6 +329,27 @@ static int setup_loop(struct agent *a)
 	return 0;
 }
 
+static bool str_changed(const char *x, const char *y)
+{
+	return strcmp(x ? x : "", y ? y : "") != 0;
+}
+
+static bool ship_changed(const struct vigil_config *x, const struct vigil_config *y)
+{
+	return x->ship_enabled != y->ship_enabled ||
+	       str_changed(x->ship_collector, y->ship_collector) ||
+	       str_changed(x->ship_server_name, y->ship_server_name) ||
+	       str_changed(x->ship_ca_file, y->ship_ca_file) ||
+	       str_changed(x->ship_pin_sha256, y->ship_pin_sha256) ||
+	       str_changed(x->ship_device_file, y->ship_device_file) ||
+	       str_changed(x->ship_seq_file, y->ship_seq_file) ||
+	       str_changed(x->ship_spool_dir, y->ship_spool_dir) ||
+	       x->ship_spool_max_bytes != y->ship_spool_max_bytes ||
+	       x->ship_batch_interval_ms != y->ship_batch_interval_ms ||
+	       x->ship_batch_max_bytes != y->ship_batch_max_bytes ||
+	       x->ship_zstd_level != y->ship_zstd_level;
+}
+
 static void reload(struct agent *a)
 {
 	struct vigil_config next;
@@ -211,6 +373,9 @@ static void reload(struct agent *a)
 		return;
 	}
 	next.max_processes = a->cfg.max_processes;
+	if (ship_changed(&a->cfg, &next))
+		log_warnx("reload: the ship settings changed; they apply at the next restart "
+			  "(the running shipper keeps the ones it started with)");
 	pipeline__set_config(a->pl, &next);
 	config__free(&a->cfg);
 	a->cfg = next;
@@ -253,6 +418,7 @@ static int run_loop(struct agent *a)
 					return -errno;
 				if (a->src.ops->tick)
 					a->src.ops->tick(&a->src);
+				ship_tick(a);
 				pipeline__tick(a->pl);
 			} else if (fd == a->sfd) {
 				struct signalfd_siginfo si;
@@ -339,7 +505,10 @@ int agent_main(int argc, char **argv)
 	}
 	log_init("vigil", (enum log_level)a.cfg.log_level);
 
-	ret = output_ctx__init(&a.octx, a.cfg.device_id, a.cfg.org_id, a.cfg.user_data, err,
+	if (a.cfg.ship_enabled && open_ship(&a))
+		goto out_cfg;
+	ret = output_ctx__init(&a.octx, a.dev ? a.dev->device_id : a.cfg.device_id,
+			       a.dev ? a.dev->org_id : a.cfg.org_id, a.cfg.user_data, err,
 			       sizeof(err));
 	if (ret) {
 		log_warnx("host identity: %s", err);
@@ -380,6 +549,12 @@ int agent_main(int argc, char **argv)
 		system_event(&a, SYS_SERVICE_INIT_FAILED, msg);
 		goto out_src;
 	}
+	/* After the drop, as for the hasher: threads keep the credentials they
+	 * start with. The spool and seq files stay writable: uid 0 owns them. */
+	if (a.ship && shipper__start(a.ship, err, sizeof(err))) {
+		system_event(&a, SYS_SERVICE_INIT_FAILED, err);
+		goto out_src;
+	}
 	/* Seed after the source is attached: nothing that starts during the
 	 * scan is missed, and the queued records are newer than the scan. */
 	pipeline__seed(a.pl, "/proc");
@@ -395,16 +570,20 @@ int agent_main(int argc, char **argv)
 out_src:
 	/* close() detaches and drains what the kernel already queued. */
 	a.src.ops->close(&a.src);
+	ship_tick(&a);
 	pipeline__drain(a.pl);
 	if (rc == 0)
 		system_event(&a, SYS_SERVICE_SHUTDOWN, "agent stopped on signal; all queued "
 						       "events written");
+	stop_ship(&a);
 out_pl:
 	pipeline__free(a.pl);
 out_sinks:
 	close_sinks(&a);
 	output_ctx__free(&a.octx);
 out_cfg:
+	shipper__free(a.ship);
+	device__free(a.dev);
 	if (a.epfd >= 0)
 		close(a.epfd);
 	if (a.tfd >= 0)

@@ -29,7 +29,7 @@
  * within this window: fork+exec is one process start, not two. */
 #define FORK_EXEC_WINDOW_NS (100ull * 1000000)
 #define MAX_PENDING_FORKS 65536
-#define MAX_DROP_REASONS 16
+#define MAX_DROP_REASONS 48	/* the sources', the sinks' and the shipper's reasons */
 #define LIMIT_REPORT_NS (60ull * 1000000000)
 
 struct drop_counter {

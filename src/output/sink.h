@@ -11,7 +11,7 @@
 struct sink;
 
 struct sink_ops {
-	const char *name;	/* "stdout", "file" */
+	const char *name;	/* "stdout", "file", "ship" */
 	/* Queues one complete line (it already ends with '\n'); len includes
 	 * the newline. The sink copies what it keeps; line stays the caller's.
 	 * Returns 0, or a negative errno when the line was lost (counted in
@@ -49,6 +49,13 @@ int sink_stdout__open(struct sink *s, char *err, size_t errlen);
  * stopped. threshold_bytes >= 1, max_files in 1..1000. */
 int sink_file__open(struct sink *s, const char *folder, uint64_t threshold_bytes,
 		    uint32_t max_files, char *err, size_t errlen);
+
+/* Lines to the collector through sh (ship/shipper.h): written means taken
+ * into the shipper's ingress (sealed, spooled and sent later, on its
+ * threads); a full ingress drops the line, counted in errors and by the
+ * shipper. Borrows sh, which must outlive the sink's last write. */
+struct shipper;
+int sink_ship__open(struct sink *s, struct shipper *sh, char *err, size_t errlen);
 
 #define SINK_FILE_NAME "vigil-events.json"
 #define SINK_FILE_MAX_FILES 1000
