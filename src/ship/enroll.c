@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "lib/config.h"
+#include "lib/err.h"
 #include "ship/device.h"
 #include "ship/durable.h"
 #include "ship/enroll.h"
@@ -76,53 +77,48 @@ static int export_record(const char *device_file, const char *path, char *err, s
 	return rc;
 }
 
+/* Makes, rotates or (when it exists and no rotation is asked for) keeps the
+ * identity at device_file: an identity is never replaced, since the
+ * collector knows the device by it and its spooled batches are sealed with
+ * its keys. *kept tells the caller which. */
 static int do_enroll(const char *device_file, const char *org, bool rotate, bool org_given,
-		     struct device **dev, char *err, size_t errlen)
+		     struct device **dev, bool *kept, char *err, size_t errlen)
 {
-	struct device *old = NULL;
 	struct stat st;
 	int rc;
 
-	if (rotate) {
-		if (stat(device_file, &st) && errno == ENOENT) {
-			snprintf(err, errlen, "--rotate: %s does not exist; enroll first (without "
-				 "--rotate)", device_file);
-			return -ENOENT;
-		}
-		rc = device__load(device_file, &old, err, errlen);
-		if (rc)
-			return rc;
-		if (org_given && strcmp(old->org_id, org)) {
-			snprintf(err, errlen, "--rotate keeps the device's org \"%s\"; --org \"%s\" "
-				 "would need a new identity", old->org_id, org);
-			device__free(old);
-			return -EINVAL;
-		}
-		device__free(old);
-		return device__rotate(device_file, dev, err, errlen);
+	*kept = false;
+	if (lstat(device_file, &st)) {
+		if (errno != ENOENT)
+			return err_fail(-errno, err, errlen, "%s: %s", device_file,
+					strerror(errno));
+		if (rotate)
+			return err_fail(-ENOENT, err, errlen, "--rotate: %s does not exist; "
+					"enroll first (without --rotate)", device_file);
+		if (!device_org_valid(org))
+			return err_fail(-EINVAL, err, errlen, "org \"%s\" must be 1 to %d "
+					"printable ASCII bytes", org, DEVICE_ORG_MAX);
+		rc = shipper_mkparent(device_file, err, errlen);
+		return rc ? rc : device__create(device_file, org, dev, err, errlen);
 	}
-	if (!lstat(device_file, &st)) {
-		/* Never replace an identity: the collector knows this device by it,
-		 * and its spooled batches are sealed with its keys. */
-		if (!device__load(device_file, &old, err, errlen))
-			snprintf(err, errlen, "%s already holds device %s (org %s); refusing to "
-				 "replace it: --rotate makes a new key for it", device_file,
-				 old->device_id, old->org_id);
-		else
-			snprintf(err, errlen, "%s exists (and does not load as a device file); "
-				 "refusing to replace it", device_file);
-		device__free(old);
-		return -EEXIST;
-	}
-	if (!device_org_valid(org)) {
-		snprintf(err, errlen, "org \"%s\" must be 1 to %d printable ASCII bytes", org,
-			 DEVICE_ORG_MAX);
-		return -EINVAL;
-	}
-	rc = shipper_mkparent(device_file, err, errlen);
+	rc = device__load(device_file, dev, err, errlen);
 	if (rc)
 		return rc;
-	return device__create(device_file, org, dev, err, errlen);
+	if (org_given && strcmp((*dev)->org_id, org)) {
+		rc = err_fail(-EINVAL, err, errlen, "%s holds device %s of org \"%s\"; it "
+			      "cannot move to org \"%s\" (that is a new identity: another "
+			      "device_file)", device_file, (*dev)->device_id, (*dev)->org_id, org);
+		device__free(*dev);
+		*dev = NULL;
+		return rc;
+	}
+	if (!rotate) {
+		*kept = true;
+		return 0;
+	}
+	device__free(*dev);
+	*dev = NULL;
+	return device__rotate(device_file, dev, err, errlen);
 }
 
 int enroll_main(int argc, char **argv)
@@ -140,7 +136,7 @@ int enroll_main(int argc, char **argv)
 	struct vigil_config cfg;
 	struct keystore *ks = NULL;
 	struct device *dev = NULL;
-	bool rotate = false;
+	bool rotate = false, kept;
 	char err[1024];
 	int c, rc, ret = 1;
 
@@ -177,12 +173,13 @@ int enroll_main(int argc, char **argv)
 	}
 	umask(077);
 	rc = do_enroll(cfg.ship_device_file, org ? org : cfg.org_id, rotate, org != NULL, &dev,
-		       err, sizeof(err));
+		       &kept, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "vigil enroll: %s\n", err);
 		goto out;
 	}
 	printf("device %s %s: org %s, key %u, %s\n", dev->device_id,
+	       kept ? "already enrolled (kept; --rotate makes a new key)" :
 	       rotate ? "key rotated" : "enrolled", dev->org_id, dev->cur.key_id,
 	       cfg.ship_device_file);
 	if (export_path) {

@@ -7,9 +7,10 @@
  * written and the same record is added to collector.keystore_dir (or DIR).
  * Remote collector: --export FILE writes the keystore record instead, to be
  * copied to the collector's keystore directory as <device_id>.key.
- * --rotate makes a new key for an existing identity, keeping the previous
- * keys so spooled batches still decrypt and verify. Only the device id is
- * printed, never a key. */
+ * An existing identity is never replaced: enrolling again keeps it and
+ * registers (or exports) it again; --rotate makes a new key for it, keeping
+ * the previous keys so spooled batches still decrypt and verify. Only the
+ * device id is printed, never a key. */
 #ifndef VIGIL_ENROLL_H
 #define VIGIL_ENROLL_H
 
