@@ -74,10 +74,11 @@ $(OUTPUT)/tests/%: tests/unit/%.c tests/unit/unit.h $(OUTPUT)/libvigil.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(INCLUDES) -Itests/unit $< $(OUTPUT)/libvigil.a $(LDFLAGS) $(LDLIBS) -o $@
 
-# make run: the agent on this host, live events on stdout.
+# make run: the whole pipeline on this host (scripts/run.sh): local PKI,
+# enrolled device, collector printing each stored event, agent shipping to it.
 run: deps
 	@$(MAKE) --no-print-directory all
-	$(OUTPUT)/vigil agent --config etc/vigil.yaml
+	@VIGIL=$(OUTPUT)/vigil scripts/run.sh
 
 # make test: the whole suite, plain and under ASan+UBSan.
 test: test-deps
