@@ -8,6 +8,14 @@
 #            write 16 bytes, close, rename it to <marker>-<i>.r, unlink that
 #   connect  connloop: loopback TCP; a server thread accepts, reads to end of
 #            stream and closes; the client, N times: connect, write 16 bytes, close
+#   pipeline pipebench, no watcher and no modes (issue 4): synthetic agent events
+#            through the agent side of the pipeline (batcher, seq store,
+#            batch_seal, encrypted spool with its fsyncs) and the collector side
+#            (parse, HMAC, open, SQLite store) against a plain log shipper
+#            (lines + fsync), zstd alone and a bare SQLite insert in the same
+#            rounds, and wire bytes per event against the reference size table;
+#            its own table, appended to results.txt after the others; 20-60 s.
+#            Built against .output/std/libvigil.a; run last, after the agents.
 # Modes, interleaved in R rounds (each round runs every mode once, the order
 # rotating from round to round, because these machines are noisy); in its turn a
 # mode runs every workload, exec first:
@@ -31,7 +39,7 @@
 # with the issues' targets, also written to .output/bench/results.txt.
 #
 # Environment:
-#   BENCH_WORKLOADS="exec file connect" BENCH_MODES="none vigil auditd bpftrace"
+#   BENCH_WORKLOADS="exec file connect pipeline" BENCH_MODES="none vigil auditd bpftrace"
 #   BENCH_EXECS=2000 BENCH_FILE_OPS=20000 BENCH_CONNECT_OPS=5000 BENCH_ROUNDS=4
 #   BENCH_MAX_SECONDS=280      start no round that would end past this (judged by
 #                              the longest round so far)
@@ -46,9 +54,14 @@
 #   BENCH_VIGIL_POLL_MS=       ebpf.poll_interval_ms (default: the agent's)
 #   BENCH_VIGIL_THREADS=       events.thread (default: the agent's)
 #   VIGIL=.output/std/vigil
+#   BENCH_PIPE_EVENTS=200000   pipeline: agent-side events per path and round
+#   BENCH_PIPE_COLLECTOR_EVENTS=30000   pipeline: events through the collector per round
+#   BENCH_PIPE_ROUNDS=3        pipeline: rounds (paths interleaved)
+#   BENCH_PIPE_ARGS=           more pipebench options (-l LEVEL, -b BATCH_BYTES, -m MIX,
+#                              -i FILE, -s: see bench/pipebench.c)
 #
-# Exit status: 0 unless setup failed or none or vigil could not complete a single
-# round of some workload; an auditd or bpftrace that cannot run is reported in
+# Exit status: 0 unless setup failed, pipebench failed, or none or vigil could not
+# complete a single round of some workload; an auditd or bpftrace that cannot run is reported in
 # the results, not fatal. Everything started here is stopped, the audit rules
 # deleted, the audit state and kernel.bpf_stats_enabled restored and tracefs
 # unmounted (when mounted here) by the EXIT trap.
@@ -57,7 +70,7 @@ cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 OUT=$ROOT/.output/bench
 VIGIL=${VIGIL:-$ROOT/.output/std/vigil}
-WORKLOADS=(${BENCH_WORKLOADS:-exec file connect})
+WORKLOADS=(${BENCH_WORKLOADS:-exec file connect pipeline})
 MODES=(${BENCH_MODES:-none vigil auditd bpftrace})
 declare -A OPS=([exec]=${BENCH_EXECS:-2000} [file]=${BENCH_FILE_OPS:-20000}
 	[connect]=${BENCH_CONNECT_OPS:-5000})
@@ -77,17 +90,29 @@ die() { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (BPF, audit, tracefs)"
-for v in "${OPS[@]}" "$R" "$MAX_SECONDS"; do
+PIPE_EVENTS=${BENCH_PIPE_EVENTS:-200000}
+PIPE_COLL_EVENTS=${BENCH_PIPE_COLLECTOR_EVENTS:-30000}
+PIPE_ROUNDS=${BENCH_PIPE_ROUNDS:-3}
+for v in "${OPS[@]}" "$R" "$MAX_SECONDS" "$PIPE_EVENTS" "$PIPE_COLL_EVENTS" "$PIPE_ROUNDS"; do
 	case $v in '' | *[!0-9]* | 0) die "BENCH_EXECS, BENCH_FILE_OPS, BENCH_CONNECT_OPS," \
-		"BENCH_ROUNDS and BENCH_MAX_SECONDS must be positive integers" ;; esac
+		"BENCH_ROUNDS, BENCH_MAX_SECONDS and BENCH_PIPE_* must be positive integers" ;; esac
 done
 for m in "${MODES[@]}"; do
 	case $m in none | vigil | auditd | bpftrace) ;; *) die "unknown mode '$m'" ;; esac
 done
+# WORKLOADS keeps the watched workloads; the pipeline has no watcher and runs apart.
+PIPELINE=0
+watched=()
 for w in "${WORKLOADS[@]}"; do
-	case $w in exec | file | connect) ;; *) die "unknown workload '$w'" ;; esac
+	case $w in
+	exec | file | connect) watched+=("$w") ;;
+	pipeline) PIPELINE=1 ;;
+	*) die "unknown workload '$w'" ;;
+	esac
 done
-[ ${#MODES[@]} -ge 1 ] && [ ${#WORKLOADS[@]} -ge 1 ] || die "no mode or no workload"
+WORKLOADS=("${watched[@]}")
+[ ${#MODES[@]} -ge 1 ] && [ $((${#WORKLOADS[@]} + PIPELINE)) -ge 1 ] ||
+	die "no mode or no workload"
 for t in gcc python3 timeout; do command -v $t >/dev/null || die "$t not found"; done
 
 has_workload() {
@@ -959,10 +984,56 @@ perf_vigil_file() {
 	echo "profile of the agent on a file loop: $OUT/perf-vigil-file.txt" >>"$NOTES"
 }
 
+# ---- pipeline ------------------------------------------------------------
+# pipeline_report fresh|append: builds and runs pipebench, then writes its table
+# to results.txt (fresh) or after the watched workloads' tables (append), and
+# to stdout. Returns 1 if it could not be built or failed.
+pipeline_report() {
+	local lib=$ROOT/.output/std/libvigil.a out=$WORK/pipeline.txt t0=$SECONDS
+	local -a tee_args=()
+
+	[ "$1" = append ] && tee_args=(-a)
+	if [ ! -f "$lib" ]; then
+		note "pipeline: $lib not built (make .output/std/libvigil.a)"
+		echo "Pipeline benchmark: not run, $lib not built" |
+			tee "${tee_args[@]}" "$OUT/results.txt"
+		return 1
+	fi
+	# the project's flags and the link line of the Makefile's unit tests
+	if ! gcc "${CFLAGS[@]}" -I.output/gen -Isrc bench/pipebench.c "$lib" -lbpf -lelf -lz \
+		-lyaml -lssl -lcrypto -lzstd -lsqlite3 -lcap -lpthread -o "$OUT/pipebench"; then
+		echo "Pipeline benchmark: not run, bench/pipebench.c does not build" |
+			tee "${tee_args[@]}" "$OUT/results.txt"
+		return 1
+	fi
+	note "pipeline: $PIPE_EVENTS agent-side events per path x $PIPE_ROUNDS rounds," \
+		"$PIPE_COLL_EVENTS through the collector ${BENCH_PIPE_ARGS:-}"
+	# shellcheck disable=SC2086  # BENCH_PIPE_ARGS is a list of options
+	if ! timeout -k 5 300 "$OUT/pipebench" -d "$WORK" -n "$PIPE_EVENTS" \
+		-c "$PIPE_COLL_EVENTS" -r "$PIPE_ROUNDS" ${BENCH_PIPE_ARGS:-} >"$out"; then
+		echo "Pipeline benchmark: pipebench failed after $((SECONDS - t0)) s" \
+			"(messages above)" |
+			tee "${tee_args[@]}" "$OUT/results.txt"
+		return 1
+	fi
+	{
+		[ "$1" = append ] && echo
+		cat "$out"
+		echo "  kernel $(uname -r), $(nproc) CPUs, built from" \
+			"$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') +" \
+			"$(git -C "$ROOT" status --porcelain -- src 2>/dev/null | wc -l)" \
+			"changed files under src/; pipeline run $RUN_ID took $((SECONDS - t0)) s"
+	} | tee "${tee_args[@]}" "$OUT/results.txt"
+}
+
 # ---- main ----------------------------------------------------------------
-[ -x "$VIGIL" ] || die "$VIGIL not built (make all)"
 CFLAGS=(-O2 -std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes
 	-Wmissing-prototypes -D_GNU_SOURCE)
+if [ ${#WORKLOADS[@]} -eq 0 ]; then
+	pipeline_report fresh
+	exit
+fi
+[ -x "$VIGIL" ] || die "$VIGIL not built (make all)"
 for p in forkexec fileloop connloop; do
 	gcc "${CFLAGS[@]}" "bench/$p.c" -o "$OUT/$p" -lpthread || die "cannot build bench/$p.c"
 done
@@ -1012,4 +1083,7 @@ python3 bench/report.py "$ROUNDS_TSV" "$NOTES" "${MODES[*]}" "${WORKLOADS[*]}" |
 	tee "$OUT/results.txt"
 status=${PIPESTATUS[0]}
 cp "$ROUNDS_TSV" "$OUT/rounds.tsv"
+if [ "$PIPELINE" = 1 ]; then
+	pipeline_report append || status=1
+fi
 exit "$status"
