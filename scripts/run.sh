@@ -53,7 +53,10 @@ TMP_CFG=$(mktemp "$STATE/vigil.yaml.XXXXXX")
 awk '
 	/^[A-Za-z_]+:/ { section = $1; skip = (section == "ship:" || section == "collector:") }
 	skip { next }
-	section == "output:" && /^[ \t]+stdout:/ { print "  stdout: false             # make run: the collector prints the events"; next }
+	section == "output:" && /^[ \t]+stdout:/ {
+		print "  stdout: false             # make run: the collector prints the events"
+		next
+	}
 	{ print }
 ' "$BASE" >"$TMP_CFG"
 cat >>"$TMP_CFG" <<EOF
@@ -107,7 +110,8 @@ stop() {	# pid seconds name
 shutdown() {
 	trap '' INT TERM
 	[ -n "$agent_pid$collector_pid" ] || return 0
-	echo "make run: stopping the agent (its batches are delivered or stay spooled), then the collector" >&2
+	echo "make run: stopping the agent (its batches are delivered or stay spooled)," \
+		"then the collector" >&2
 	stop "$agent_pid" "$STOP_AGENT_S" agent
 	agent_pid=
 	stop "$collector_pid" "$STOP_COLLECTOR_S" collector

@@ -210,13 +210,15 @@ static void query_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: vigil query [--config FILE | --db PATH] [filters] [--json] [--limit N]\n"
-		"       vigil query [--config FILE | --db PATH] [--json] [--limit N] --sql 'SELECT ...'\n"
+		"       vigil query [--config FILE | --db PATH] [--json] [--limit N]\n"
+		"                   --sql 'SELECT ...'\n"
 		"  Events the collector stored, oldest first (the newest --limit of them).\n"
 		"  --config FILE     read collector.database from this config\n"
 		"  --db PATH         the SQLite database (default /var/lib/vigil/vigil.db)\n"
 		"  --host NAME       events from this host name\n"
-		"  --since T         events at or after T: ISO 8601 (2025-01-10T12:00:00Z; no zone\n"
-		"                    means UTC) or a time back from now (90s, 10m, 2h, 7d, 1w)\n"
+		"  --since T         events at or after T: ISO 8601 (2025-01-10T12:00:00Z;\n"
+		"                    no zone means UTC) or a time back from now (90s, 10m,\n"
+		"                    2h, 7d, 1w)\n"
 		"  --until T         events before T (same forms)\n"
 		"  --type FAMILY     process, thread, file, network, dns, identity, library,\n"
 		"                    memory, system or alert (all columns of that table)\n"
@@ -224,7 +226,8 @@ static void query_usage(FILE *out)
 		"  --process NAME    exact process name (comm)\n"
 		"  --pid N           process id\n"
 		"  --user NAME       real or login user name\n"
-		"  --path GLOB       file, executable, library or mapped path (glob, or substring)\n"
+		"  --path GLOB       file, executable, library or mapped path (glob, or\n"
+		"                    substring)\n"
 		"  --address ADDR    local/remote/resolver address or DNS answer (exact or glob)\n"
 		"  --severity MIN    INFO, WARNING, MEDIUM, ERROR, HIGH or CRITICAL and worse\n"
 		"  --limit N         newest N rows (default %u, at most %u)\n"
@@ -281,9 +284,9 @@ int query_main(int argc, char **argv)
 		case O_SINCE:
 		case O_UNTIL:
 			if (cli_parse_time(optarg, now, &v)) {
-				fprintf(stderr, "vigil query: --%s: \"%s\" is not a time (ISO 8601 "
-					"like 2025-01-10T12:00:00Z, or 10m, 2h, 7d back from now)\n",
-					c == O_SINCE ? "since" : "until", optarg);
+				fprintf(stderr, "vigil query: --%s: \"%s\" is not a time (ISO "
+					"8601 like 2025-01-10T12:00:00Z, or 10m, 2h, 7d back "
+					"from now)\n", c == O_SINCE ? "since" : "until", optarg);
 				return 2;
 			}
 			if (c == O_SINCE)
@@ -296,8 +299,8 @@ int query_main(int argc, char **argv)
 		case O_PROCESS: f.process_name = optarg; break;
 		case O_PID:
 			if (parse_u64(optarg, INT32_MAX, &v)) {
-				fprintf(stderr, "vigil query: --pid: expected a process id, got \"%s\"\n",
-					optarg);
+				fprintf(stderr, "vigil query: --pid: expected a process id, "
+					"got \"%s\"\n", optarg);
 				return 2;
 			}
 			f.pid = (int64_t)v;
@@ -313,8 +316,8 @@ int query_main(int argc, char **argv)
 			break;
 		case O_LIMIT:
 			if (parse_u64(optarg, QUERY_MAX_LIMIT, &v) || v == 0) {
-				fprintf(stderr, "vigil query: --limit: expected 1..%u, got \"%s\"\n",
-					QUERY_MAX_LIMIT, optarg);
+				fprintf(stderr, "vigil query: --limit: expected 1..%u, "
+					"got \"%s\"\n", QUERY_MAX_LIMIT, optarg);
 				return 2;
 			}
 			f.limit = (uint32_t)v;
@@ -336,7 +339,8 @@ int query_main(int argc, char **argv)
 		return 2;
 	}
 	if (sql && filters) {
-		fprintf(stderr, "vigil query: --sql takes no filters (put them in the WHERE clause)\n");
+		fprintf(stderr,
+			"vigil query: --sql takes no filters (put them in the WHERE clause)\n");
 		return 2;
 	}
 	if (f.since_ns && f.until_ns && f.since_ns >= f.until_ns) {
@@ -422,7 +426,8 @@ int stats_main(int argc, char **argv)
 static void pki_usage(FILE *out)
 {
 	fprintf(out,
-		"usage: vigil pki [--config FILE | --dir DIR] [--san SANS] [--key-type ec|ed25519]\n"
+		"usage: vigil pki [--config FILE | --dir DIR] [--san SANS]\n"
+		"                 [--key-type ec|ed25519]\n"
 		"  Makes (or checks and keeps) a local CA and a collector certificate for\n"
 		"  localhost, 127.0.0.1 and ::1, and prints the files and the pin agents use.\n"
 		"  --dir DIR         where the files go (default: the directory of the\n"
@@ -461,8 +466,8 @@ int pki_main(int argc, char **argv)
 			} else if (strcmp(optarg, "ed25519") == 0) {
 				po.key_type = PKI_KEY_ED25519;
 			} else {
-				fprintf(stderr, "vigil pki: --key-type: expected ec or ed25519, got "
-					"\"%s\"\n", optarg);
+				fprintf(stderr, "vigil pki: --key-type: expected ec or "
+					"ed25519, got \"%s\"\n", optarg);
 				return 2;
 			}
 			break;

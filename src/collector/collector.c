@@ -236,10 +236,12 @@ static void reject_log(struct collector *c, const struct server_conn_info *ci, u
 		return;
 	}
 	c->log_lines++;
+	if (!detail)
+		detail = "";
 	log_warnx("collector: %s device %s: batch seq %" PRIu64 " rejected: %s%s%s%s "
 		  "(only the first on a connection is logged)",
 		  ci->peer, ci->device_id[0] ? ci->device_id : "-", seq, reason,
-		  detail && *detail ? " (" : "", detail ? detail : "", detail && *detail ? ")" : "");
+		  *detail ? " (" : "", detail, *detail ? ")" : "");
 }
 
 static int reject(struct collector *c, const struct server_conn_info *ci, struct frame_ack *ack,
@@ -375,9 +377,9 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 				  "%" PRIu64 " (possible loss, counted)", meta.device_id, res.gap,
 				  meta.seq);
 		if (res.events_malformed)
-			log_warnx("collector: device %s: batch seq %" PRIu64 ": %" PRIu32 " line(s) "
-				  "not events, skipped and counted", meta.device_id, meta.seq,
-				  res.events_malformed);
+			log_warnx("collector: device %s: batch seq %" PRIu64 ": %" PRIu32
+				  " line(s) not events, skipped and counted", meta.device_id,
+				  meta.seq, res.events_malformed);
 		if (c->print) {
 			const char *s = c->lines.data;
 
@@ -745,7 +747,8 @@ int collector_main(int argc, char **argv)
 		int l = log_level_parse(level_opt);
 
 		if (l < 0) {
-			fprintf(stderr, "vigil: --log-level: expected error, warn, info or debug\n");
+			fprintf(stderr,
+				"vigil: --log-level: expected error, warn, info or debug\n");
 			config__free(&cfg);
 			return 2;
 		}

@@ -50,8 +50,9 @@ def build_tool(tmp):
         raise TestFailure("%s missing: make %s" % (lib, ".output/%s/libvigil.a" % build))
     flags = ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"] if build == "san" else []
     out = os.path.join(tmp, "batchsend")
-    subprocess.run(["gcc", "-std=gnu11", "-O1", "-g", "-D_GNU_SOURCE", "-I" + os.path.join(REPO, "src")]
-                   + flags + ["-o", out, os.path.join(HERE, "progs", "batchsend.c"), lib] + LDLIBS,
+    subprocess.run(["gcc", "-std=gnu11", "-O1", "-g", "-D_GNU_SOURCE",
+                    "-I" + os.path.join(REPO, "src")] + flags
+                   + ["-o", out, os.path.join(HERE, "progs", "batchsend.c"), lib] + LDLIBS,
                    check=True)
     return out
 

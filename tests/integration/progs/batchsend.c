@@ -111,7 +111,8 @@ static void answer(const char *op)
 				printf("{\"op\":\"%s\",\"result\":\"bad_error\"}\n", op);
 				return;
 			}
-			printf("{\"op\":\"%s\",\"result\":\"error\",\"code\":%u,\"text\":", op, code);
+			printf("{\"op\":\"%s\",\"result\":\"error\",\"code\":%u,\"text\":", op,
+			       code);
 			json_str(text);
 			printf("}\n");
 			return;
@@ -244,7 +245,9 @@ static int do_send(int argc, char **argv)
 				answer(op);
 			continue;
 		} else if (strcmp(op, "frame-truncated") == 0) {
-			static const uint8_t part[9] = { 0, 0, 3, 232, FRAME_BATCH, 'V', 'G', 'B', '1' };
+			/* len 1000, 4 of its bytes */
+			static const uint8_t part[9] = { 0, 0, 3, 232, FRAME_BATCH,
+							 'V', 'G', 'B', '1' };
 
 			if (send_bytes(part, sizeof(part)))
 				printf("{\"op\":\"%s\",\"result\":\"send_failed\"}\n", op);
