@@ -8,14 +8,12 @@
  * Checkpoints run automatically every STORE_WAL_CHECKPOINT_PAGES pages of WAL,
  * in the committing call, and the WAL is cut back to journal_size_limit.
  *
- * Parsing: SQLite's own JSON functions. One statement per typed table selects
- * every column it needs with json_extract() on the bound line; SQLite parses
- * the line once per statement step and answers the other paths from its parse
- * cache. The table is guessed from the first "family":"..." in the line (the
- * agent writes activity_data.family before any detail block) and checked
- * against the parsed value; a wrong guess costs one more step, never a wrong
- * row. Measured against libjansson and libjson-c on agent output (4.3 KB per
- * event): jansson 74 us, json-c 39 us, SQLite 6.4 us for the parse alone.
+ * Parsing: collector/event_json.c, one pass over the line that fills every
+ * column of every route (the table is known once the line is walked). It
+ * replaced SQLite's JSON1 (one json_extract() per column), which a benchmark
+ * showed was the bottleneck: see event_json.h for the numbers. The values
+ * bound are the ones json_extract() (and "->" for JSON columns) returned, so
+ * the rows are the same (tests/unit/test_event_json.c checks it).
  *
  * Idempotency: (device_id, seq) is the batches key; (device_id, message_id)
  * is unique in raw_events, and an event whose raw row already exists gets no
@@ -35,6 +33,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "collector/event_json.h"
 #include "collector/routes.h"
 #include "collector/store.h"
 #include "lib/buf.h"
@@ -56,16 +55,20 @@
 
 struct sq_table {
 	const struct route_table *rt;
-	sqlite3_stmt *extract;	/* head, process, family columns of ?1 */
 	sqlite3_stmt *insert;
 	sqlite3_stmt *archive;	/* id, time_ns, json_object(row) older than ?1 */
 	sqlite3_stmt *del;	/* by id */
-	unsigned ncols;		/* extracted columns */
+	unsigned path0;		/* event_json path of rt->cols[0] */
 };
 
+/* event_json paths: route_head_cols, route_proc_cols, then each table's. */
+#define PATH_HEAD 0u
+#define PATH_PROC ((unsigned)ROUTE_H_MAX)
+
 struct type_agg {
-	char family[STORE_FAMILY_MAX + 1];
-	char name[STORE_NAME_MAX + 1];
+	char family[STORE_FAMILY_MAX];
+	char name[STORE_NAME_MAX];
+	size_t family_len, name_len;
 	uint64_t count, bytes;
 };
 
@@ -75,7 +78,9 @@ struct sq {
 	int archive_fd;		/* -1: no archive */
 	struct sq_table *tables;
 	unsigned ntables;
-	sqlite3_stmt *extract_head;
+	struct event_json *ej;
+	char *scratch;		/* values decoded from a line; as long as the longest line */
+	size_t scratch_cap;
 	sqlite3_stmt *batch_get, *batch_put, *dev_get, *dev_put, *raw_put, *type_put, *rej_put;
 	sqlite3_stmt *arch_len_get, *arch_len_put, *arch_forget;
 	sqlite3_stmt *raw_expire, *batch_expire;
@@ -183,30 +188,9 @@ static const char *col_decl(enum route_type t)
 	return t == ROUTE_INT ? "INTEGER" : t == ROUTE_TEXT ? "TEXT" : "JSON_TEXT";
 }
 
-static int add_col_sql(struct buf *b, const struct route_column *c)
-{
-	/* Paths and names are ours, but they go into SQL text: refuse a quote
-	 * rather than trust every future edit of routes.c. */
-	if (strchr(c->path, '\'') || strchr(c->name, '"'))
-		return -EINVAL;
-	if (c->type == ROUTE_JSON)
-		return buf__addf(b, ", nullif(?1 -> '%s', 'null')", c->path);
-	return buf__addf(b, ", json_extract(?1, '%s')", c->path);
-}
-
-/* Column i of every extraction statement is route_head_cols[i]. */
-static int head_sql(struct buf *b)
-{
-	int ret = buf__addf(b, "SELECT json_extract(?1, '%s')", route_head_cols[0].path);
-
-	for (unsigned i = 1; i < ROUTE_H_MAX; i++)
-		ret |= add_col_sql(b, &route_head_cols[i]);
-	return ret;
-}
-
 /* The statements of one typed table, built from its route. */
-static int table_sql(const struct route_table *rt, struct buf *create, struct buf *extract,
-		     struct buf *insert, struct buf *archive)
+static int table_sql(const struct route_table *rt, struct buf *create, struct buf *insert,
+		     struct buf *archive)
 {
 	const struct route_column *groups[2] = { route_proc_cols, rt->cols };
 	unsigned counts[2] = { rt->process ? ROUTE_PROC_COLS : 0, rt->ncols };
@@ -217,7 +201,6 @@ static int table_sql(const struct route_table *rt, struct buf *create, struct bu
 			 "time_ns INTEGER NOT NULL, host TEXT, device_id TEXT NOT NULL, "
 			 "message_id TEXT NOT NULL, name TEXT, severity TEXT, "
 			 "severity_rank INTEGER", rt->table);
-	ret |= head_sql(extract);
 	ret |= buf__addf(insert, "INSERT INTO %s (time_ns, host, device_id, message_id, name, "
 			 "severity, severity_rank", rt->table);
 	ret |= buf__adds(archive, "SELECT id, time_ns, json_object('time_ns', time_ns, "
@@ -227,8 +210,11 @@ static int table_sql(const struct route_table *rt, struct buf *create, struct bu
 		for (unsigned i = 0; i < counts[g]; i++) {
 			const struct route_column *c = &groups[g][i];
 
+			/* Names are ours, but they go into SQL text: refuse a
+			 * quote rather than trust every future edit of routes.c. */
+			if (strpbrk(c->name, "\"'"))
+				return -EINVAL;
 			ret |= buf__addf(create, ", %s %s", c->name, col_decl(c->type));
-			ret |= add_col_sql(extract, c);
 			ret |= buf__addf(insert, ", %s", c->name);
 			if (c->type == ROUTE_JSON)
 				ret |= buf__addf(archive, ", '%s', json(%s)", c->name, c->name);
@@ -349,7 +335,7 @@ static const char schema_sql[] =
 
 static int create_schema(struct sq *q, char *err, size_t errlen)
 {
-	struct buf create, extract, insert, archive;
+	struct buf create, insert, archive;
 	unsigned n;
 	const struct route_table *rts = route_tables(&n);
 	int ret;
@@ -359,17 +345,15 @@ static int create_schema(struct sq *q, char *err, size_t errlen)
 		return ret;
 	ret = exec(q->db, schema_sql, err, errlen);
 	buf__init(&create, 1 << 16);
-	buf__init(&extract, 1 << 16);
 	buf__init(&insert, 1 << 16);
 	buf__init(&archive, 1 << 16);
 	for (unsigned i = 0; i < n && !ret; i++) {
 		buf__reset(&create);
-		buf__reset(&extract);
 		buf__reset(&insert);
 		buf__reset(&archive);
-		ret = table_sql(&rts[i], &create, &extract, &insert, &archive);
+		ret = table_sql(&rts[i], &create, &insert, &archive);
 		if (ret) {
-			err_fail(ret, err, errlen, "store: table %s: a route path holds a quote",
+			err_fail(ret, err, errlen, "store: table %s: a column name holds a quote",
 				 rts[i].table);
 			break;
 		}
@@ -378,7 +362,6 @@ static int create_schema(struct sq *q, char *err, size_t errlen)
 		ret = ret ?: create_indexes(q->db, &rts[i], err, errlen);
 	}
 	buf__free(&create);
-	buf__free(&extract);
 	buf__free(&insert);
 	buf__free(&archive);
 	if (!ret) {
@@ -394,9 +377,36 @@ static int create_schema(struct sq *q, char *err, size_t errlen)
 	return exec(q->db, "COMMIT", err, errlen);
 }
 
+/* The scanner's paths: route_head_cols, route_proc_cols, then every table's
+ * own columns (sq_table.path0). */
+static int prepare_paths(struct sq *q, char *err, size_t errlen)
+{
+	unsigned n = PATH_PROC + ROUTE_PROC_COLS, k = 0;
+	const char **paths;
+	int ret;
+
+	for (unsigned i = 0; i < q->ntables; i++)
+		n += q->tables[i].rt->ncols;
+	paths = calloc(n, sizeof(*paths));
+	if (!paths)
+		return err_fail(-ENOMEM, err, errlen, "store: out of memory");
+	for (unsigned i = 0; i < ROUTE_H_MAX; i++)
+		paths[k++] = route_head_cols[i].path;
+	for (unsigned i = 0; i < ROUTE_PROC_COLS; i++)
+		paths[k++] = route_proc_cols[i].path;
+	for (unsigned i = 0; i < q->ntables; i++) {
+		q->tables[i].path0 = k;
+		for (unsigned c = 0; c < q->tables[i].rt->ncols; c++)
+			paths[k++] = q->tables[i].rt->cols[c].path;
+	}
+	ret = event_json__new(&q->ej, paths, n, err, errlen);
+	free(paths);
+	return ret;
+}
+
 static int prepare_tables(struct sq *q, char *err, size_t errlen)
 {
-	struct buf create, extract, insert, archive;
+	struct buf create, insert, archive;
 	unsigned n;
 	const struct route_table *rts = route_tables(&n);
 	int ret = 0;
@@ -406,7 +416,6 @@ static int prepare_tables(struct sq *q, char *err, size_t errlen)
 		return err_fail(-ENOMEM, err, errlen, "store: out of memory");
 	q->ntables = n;
 	buf__init(&create, 1 << 16);
-	buf__init(&extract, 1 << 16);
 	buf__init(&insert, 1 << 16);
 	buf__init(&archive, 1 << 16);
 	for (unsigned i = 0; i < n && !ret; i++) {
@@ -414,29 +423,19 @@ static int prepare_tables(struct sq *q, char *err, size_t errlen)
 		char sql[128];
 
 		t->rt = &rts[i];
-		t->ncols = ROUTE_H_MAX + (rts[i].process ? ROUTE_PROC_COLS : 0) + rts[i].ncols;
 		buf__reset(&create);
-		buf__reset(&extract);
 		buf__reset(&insert);
 		buf__reset(&archive);
-		ret = table_sql(&rts[i], &create, &extract, &insert, &archive);
-		ret = ret ?: prep(q->db, extract.data, &t->extract, err, errlen);
+		ret = table_sql(&rts[i], &create, &insert, &archive);
 		ret = ret ?: prep(q->db, insert.data, &t->insert, err, errlen);
 		ret = ret ?: prep(q->db, archive.data, &t->archive, err, errlen);
 		snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE id = ?1", rts[i].table);
 		ret = ret ?: prep(q->db, sql, &t->del, err, errlen);
 	}
-	if (!ret) {
-		/* The head columns alone: lines whose family has no table. */
-		buf__reset(&extract);
-		ret = head_sql(&extract);
-		ret = ret ?: prep(q->db, extract.data, &q->extract_head, err, errlen);
-	}
 	buf__free(&create);
-	buf__free(&extract);
 	buf__free(&insert);
 	buf__free(&archive);
-	return ret;
+	return ret ?: prepare_paths(q, err, errlen);
 }
 
 static int prepare_common(struct sq *q, char *err, size_t errlen)
@@ -583,13 +582,14 @@ static void sq_close(struct store *st)
 	if (!q)
 		return;
 	for (unsigned i = 0; q->tables && i < q->ntables; i++) {
-		sqlite3_finalize(q->tables[i].extract);
 		sqlite3_finalize(q->tables[i].insert);
 		sqlite3_finalize(q->tables[i].archive);
 		sqlite3_finalize(q->tables[i].del);
 	}
 	free(q->tables);
-	sqlite3_stmt *all[] = { q->extract_head, q->batch_get, q->batch_put, q->dev_get,
+	event_json__free(q->ej);
+	free(q->scratch);
+	sqlite3_stmt *all[] = { q->batch_get, q->batch_put, q->dev_get,
 				q->dev_put, q->raw_put, q->type_put, q->rej_put, q->arch_len_get,
 				q->arch_len_put, q->arch_forget, q->raw_expire, q->batch_expire };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
@@ -749,31 +749,6 @@ static int sq_flush(struct store *st, char *err, size_t errlen)
 	return 0;
 }
 
-/* The family named in the line, found without parsing: the agent writes
- * "family" in activity_data before any detail block, and a quote inside a
- * string value is always escaped, so the first match is activity_data's in
- * every event the agent writes. Only a guess: the parse checks it. */
-static const struct sq_table *guess_table(const struct sq *q, const char *line, size_t n)
-{
-	static const char key[] = "\"family\":\"";
-	const char *p = memmem(line, n, key, sizeof(key) - 1), *e;
-
-	if (!p)
-		return NULL;
-	p += sizeof(key) - 1;
-	e = memchr(p, '"', (size_t)(line + n - p) < STORE_FAMILY_MAX + 1 ?
-		   (size_t)(line + n - p) : STORE_FAMILY_MAX + 1);
-	if (!e)
-		return NULL;
-	for (unsigned i = 0; i < q->ntables; i++) {
-		const char *f = q->tables[i].rt->family;
-
-		if (f && strlen(f) == (size_t)(e - p) && memcmp(f, p, (size_t)(e - p)) == 0)
-			return &q->tables[i];
-	}
-	return NULL;
-}
-
 static const struct sq_table *table_of(const struct sq *q, const struct route_table *rt)
 {
 	for (unsigned i = 0; rt && i < q->ntables; i++)
@@ -782,12 +757,15 @@ static const struct sq_table *table_of(const struct sq *q, const struct route_ta
 	return NULL;
 }
 
-static void agg_add(struct sq *q, const char *family, const char *name, size_t bytes)
+static void agg_add(struct sq *q, const char *family, size_t flen, const char *name,
+		    size_t nlen, size_t bytes)
 {
 	struct type_agg *a = NULL;
 
 	for (unsigned i = 0; i < q->nagg; i++) {
-		if (strcmp(q->agg[i].family, family) == 0 && strcmp(q->agg[i].name, name) == 0) {
+		if (q->agg[i].family_len == flen && q->agg[i].name_len == nlen &&
+		    memcmp(q->agg[i].family, family, flen) == 0 &&
+		    memcmp(q->agg[i].name, name, nlen) == 0) {
 			a = &q->agg[i];
 			break;
 		}
@@ -795,12 +773,15 @@ static void agg_add(struct sq *q, const char *family, const char *name, size_t b
 	if (!a) {
 		if (q->nagg < STORE_MAX_TYPES) {
 			a = &q->agg[q->nagg++];
-			snprintf(a->family, sizeof(a->family), "%s", family);
-			snprintf(a->name, sizeof(a->name), "%s", name);
+			memcpy(a->family, family, flen);
+			memcpy(a->name, name, nlen);
+			a->family_len = flen;
+			a->name_len = nlen;
 		} else {
 			a = &q->agg[STORE_MAX_TYPES];
-			snprintf(a->family, sizeof(a->family), "(other)");
-			snprintf(a->name, sizeof(a->name), "(other)");
+			memcpy(a->family, "(other)", 7);
+			memcpy(a->name, "(other)", 7);
+			a->family_len = a->name_len = 7;
 		}
 		a->count = a->bytes = 0;
 	}
@@ -808,14 +789,82 @@ static void agg_add(struct sq *q, const char *family, const char *name, size_t b
 	a->bytes += bytes;
 }
 
-static bool text_ok(sqlite3_stmt *s, int col, int max)
+/* A column of the line being stored: what json_extract() gave for route
+ * columns of type INT and TEXT, and nullif(line -> path, 'null') for JSON
+ * columns, as the store did before event_json: the rows must not change. A
+ * text may be in q->scratch, which the next call reuses. */
+static void col_value(struct sq *q, const char *line, unsigned path, enum route_type how,
+		      struct event_json_sql *o)
 {
-	int n;
+	const struct event_json_value *v = event_json__value(q->ej, path);
 
-	if (sqlite3_column_type(s, col) != SQLITE_TEXT)
+	if (how == ROUTE_JSON)
+		event_json_arrow(line, v, q->scratch, o);
+	else
+		event_json_extract(line, v, q->scratch, o);
+}
+
+/* Binds o to parameter i of st. The line stays put until the statement is
+ * stepped; the scratch does not. */
+static void bind_value(const struct sq *q, sqlite3_stmt *st, int i,
+		       const struct event_json_sql *o)
+{
+	switch (o->type) {
+	case EVENT_JSON_SQL_INT:
+		sqlite3_bind_int64(st, i, o->i);
+		break;
+	case EVENT_JSON_SQL_REAL:
+		sqlite3_bind_double(st, i, o->d);
+		break;
+	case EVENT_JSON_SQL_TEXT:
+		sqlite3_bind_text64(st, i, o->s, o->n, o->s >= q->scratch &&
+				    o->s < q->scratch + q->scratch_cap ? SQLITE_TRANSIENT :
+				    SQLITE_STATIC, SQLITE_UTF8);
+		break;
+	default:
+		sqlite3_bind_null(st, i);
+	}
+}
+
+static void bind_col(struct sq *q, sqlite3_stmt *st, int i, const char *line, unsigned path,
+		     enum route_type how)
+{
+	struct event_json_sql v;
+
+	col_value(q, line, path, how, &v);
+	bind_value(q, st, i, &v);
+}
+
+/* A head text column that must be there: TEXT of 1..max bytes, copied to buf
+ * (max bytes) so that later columns may reuse the scratch. */
+static bool head_text(struct sq *q, const char *line, enum route_head h, char *buf, size_t max,
+		      size_t *len)
+{
+	struct event_json_sql v;
+
+	col_value(q, line, PATH_HEAD + h, route_head_cols[h].type, &v);
+	if (v.type != EVENT_JSON_SQL_TEXT || v.n == 0 || v.n > max)
 		return false;
-	n = sqlite3_column_bytes(s, col);
-	return n > 0 && n <= max;
+	memcpy(buf, v.s, v.n);
+	*len = v.n;
+	return true;
+}
+
+/* The scratch holds any value of a line: unescaping and dropping whitespace
+ * never lengthen a value, and a number gets its NUL. */
+static int scratch_for(struct sq *q, size_t n, char *err, size_t errlen)
+{
+	char *p;
+
+	if (q->scratch && q->scratch_cap >= n + 1)
+		return 0;
+	p = realloc(q->scratch, n + 1);
+	if (!p)
+		return err_fail(-ENOMEM, err, errlen, "store: out of memory for a %zu-byte event",
+				n);
+	q->scratch = p;
+	q->scratch_cap = n + 1;
+	return 0;
 }
 
 /* One event line: its raw row, then its typed row unless the raw row was a
@@ -824,85 +873,72 @@ static bool text_ok(sqlite3_stmt *s, int col, int max)
 static int store_line(struct sq *q, const struct batch_meta *meta, const char *line, size_t n,
 		      struct store_result *res, char *err, size_t errlen)
 {
-	const struct sq_table *guess = guess_table(q, line, n), *t = NULL;
-	sqlite3_stmt *sel = guess ? guess->extract : q->extract_head;
-	const char *family, *mtype, *name, *sev;
-	int rc, ret = 0, k;
+	const struct sq_table *t;
+	char message_id[STORE_MESSAGE_ID_MAX], family[STORE_FAMILY_MAX], name[STORE_NAME_MAX];
+	size_t mid_len, fam_len, name_len;
+	struct event_json_sql time, mtype, sev;
+	int ret, k, rank;
+	bool alert;
 
-	if (n > INT_MAX) {
-		res->events_malformed++;
+	if (n > INT_MAX || event_json__scan(q->ej, line, n)) {
+		res->events_malformed++;	/* not JSON, too big, too deep */
 		return 0;
 	}
-	for (int pass = 0;; pass++) {
-		sqlite3_bind_text(sel, 1, line, (int)n, SQLITE_STATIC);
-		rc = sqlite3_step(sel);
-		if (rc != SQLITE_ROW) {
-			sqlite3_reset(sel);
-			if (rc == SQLITE_NOMEM || (rc & 0xff) == SQLITE_IOERR)
-				return sq_fail(q->db, rc, "parsing an event", err, errlen);
-			res->events_malformed++;	/* not JSON, too big, too deep */
-			return 0;
-		}
-		if (!text_ok(sel, ROUTE_H_MESSAGE_ID, STORE_MESSAGE_ID_MAX) ||
-		    !text_ok(sel, ROUTE_H_FAMILY, STORE_FAMILY_MAX) ||
-		    !text_ok(sel, ROUTE_H_NAME, STORE_NAME_MAX) ||
-		    sqlite3_column_type(sel, ROUTE_H_TIME_NS) != SQLITE_INTEGER) {
-			sqlite3_reset(sel);
-			res->events_malformed++;
-			return 0;
-		}
-		family = (const char *)sqlite3_column_text(sel, ROUTE_H_FAMILY);
-		mtype = (const char *)sqlite3_column_text(sel, ROUTE_H_MESSAGE_TYPE);
-		t = table_of(q, route_find(family, strlen(family), mtype,
-					   mtype ? strlen(mtype) : 0));
-		if (t == guess || pass)
-			break;
-		/* A wrong guess: parse again with the right statement. */
-		sqlite3_reset(sel);
-		sel = t ? t->extract : q->extract_head;
-		guess = t;
+	ret = scratch_for(q, n, err, errlen);
+	if (ret)
+		return ret;
+	col_value(q, line, PATH_HEAD + ROUTE_H_TIME_NS, ROUTE_INT, &time);
+	if (time.type != EVENT_JSON_SQL_INT ||
+	    !head_text(q, line, ROUTE_H_MESSAGE_ID, message_id, sizeof(message_id), &mid_len) ||
+	    !head_text(q, line, ROUTE_H_FAMILY, family, sizeof(family), &fam_len) ||
+	    !head_text(q, line, ROUTE_H_NAME, name, sizeof(name), &name_len)) {
+		res->events_malformed++;
+		return 0;
 	}
 
 	sqlite3_bind_text(q->raw_put, 1, meta->device_id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q->raw_put, 2, (int64_t)meta->seq);
-	sqlite3_bind_value(q->raw_put, 3, sqlite3_column_value(sel, ROUTE_H_MESSAGE_ID));
-	sqlite3_bind_value(q->raw_put, 4, sqlite3_column_value(sel, ROUTE_H_TIME_NS));
-	sqlite3_bind_value(q->raw_put, 5, sqlite3_column_value(sel, ROUTE_H_FAMILY));
-	sqlite3_bind_value(q->raw_put, 6, sqlite3_column_value(sel, ROUTE_H_NAME));
-	sqlite3_bind_value(q->raw_put, 7, sqlite3_column_value(sel, ROUTE_H_MESSAGE_TYPE));
-	sqlite3_bind_value(q->raw_put, 8, sqlite3_column_value(sel, ROUTE_H_SEVERITY));
-	sqlite3_bind_value(q->raw_put, 9, sqlite3_column_value(sel, ROUTE_H_HOST));
-	sqlite3_bind_text(q->raw_put, 10, line, (int)n, SQLITE_STATIC);
+	sqlite3_bind_text64(q->raw_put, 3, message_id, mid_len, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_int64(q->raw_put, 4, time.i);
+	sqlite3_bind_text64(q->raw_put, 5, family, fam_len, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(q->raw_put, 6, name, name_len, SQLITE_STATIC, SQLITE_UTF8);
+	col_value(q, line, PATH_HEAD + ROUTE_H_MESSAGE_TYPE, ROUTE_TEXT, &mtype);
+	alert = mtype.type == EVENT_JSON_SQL_TEXT && mtype.n == 5 &&
+		memcmp(mtype.s, "ALERT", 5) == 0;
+	bind_value(q, q->raw_put, 7, &mtype);
+	col_value(q, line, PATH_HEAD + ROUTE_H_SEVERITY, ROUTE_TEXT, &sev);
+	rank = sev.type == EVENT_JSON_SQL_TEXT ? route_severity_rank(sev.s, sev.n) : 0;
+	bind_value(q, q->raw_put, 8, &sev);
+	bind_col(q, q->raw_put, 9, line, PATH_HEAD + ROUTE_H_HOST, ROUTE_TEXT);
+	sqlite3_bind_text64(q->raw_put, 10, line, n, SQLITE_STATIC, SQLITE_UTF8);
 	ret = step_done(q->db, q->raw_put, "inserting a raw event", err, errlen);
 	if (ret)
-		goto out;
+		return ret;
 	if (sqlite3_changes(q->db) == 0) {
 		res->events_duplicate++;
-		goto out;
+		return 0;
 	}
 	res->events_stored++;
-	name = (const char *)sqlite3_column_text(sel, ROUTE_H_NAME);
-	agg_add(q, family, name, n + 1);
+	agg_add(q, family, fam_len, name, name_len, n + 1);
+	t = table_of(q, route_find(family, fam_len, alert ? "ALERT" : NULL, alert ? 5 : 0));
 	if (!t) {
 		res->events_untyped++;
-		goto out;
+		return 0;
 	}
 
-	sqlite3_bind_value(t->insert, 1, sqlite3_column_value(sel, ROUTE_H_TIME_NS));
-	sqlite3_bind_value(t->insert, 2, sqlite3_column_value(sel, ROUTE_H_HOST));
+	sqlite3_bind_int64(t->insert, 1, time.i);
+	bind_col(q, t->insert, 2, line, PATH_HEAD + ROUTE_H_HOST, ROUTE_TEXT);
 	sqlite3_bind_text(t->insert, 3, meta->device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_value(t->insert, 4, sqlite3_column_value(sel, ROUTE_H_MESSAGE_ID));
-	sqlite3_bind_value(t->insert, 5, sqlite3_column_value(sel, ROUTE_H_NAME));
-	sqlite3_bind_value(t->insert, 6, sqlite3_column_value(sel, ROUTE_H_SEVERITY));
-	sev = (const char *)sqlite3_column_text(sel, ROUTE_H_SEVERITY);
-	sqlite3_bind_int(t->insert, 7, route_severity_rank(sev, sev ? strlen(sev) : 0));
+	sqlite3_bind_text64(t->insert, 4, message_id, mid_len, SQLITE_STATIC, SQLITE_UTF8);
+	sqlite3_bind_text64(t->insert, 5, name, name_len, SQLITE_STATIC, SQLITE_UTF8);
+	bind_col(q, t->insert, 6, line, PATH_HEAD + ROUTE_H_SEVERITY, ROUTE_TEXT);
+	sqlite3_bind_int(t->insert, 7, rank);
 	k = ROUTE_COMMON_COLS;
-	for (unsigned c = ROUTE_H_MAX; c < t->ncols; c++)
-		sqlite3_bind_value(t->insert, k++, sqlite3_column_value(sel, (int)c));
-	ret = step_done(q->db, t->insert, "inserting a typed event", err, errlen);
-out:
-	sqlite3_reset(sel);
-	return ret;
+	for (unsigned c = 0; t->rt->process && c < ROUTE_PROC_COLS; c++)
+		bind_col(q, t->insert, k++, line, PATH_PROC + c, route_proc_cols[c].type);
+	for (unsigned c = 0; c < t->rt->ncols; c++)
+		bind_col(q, t->insert, k++, line, t->path0 + c, t->rt->cols[c].type);
+	return step_done(q->db, t->insert, "inserting a typed event", err, errlen);
 }
 
 static int meta_check(const struct batch_meta *meta, char *err, size_t errlen)
@@ -1030,8 +1066,10 @@ static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 	for (unsigned i = 0; i < q->nagg + (q->agg[STORE_MAX_TYPES].count ? 1 : 0) && !ret; i++) {
 		const struct type_agg *a = &q->agg[i < q->nagg ? i : STORE_MAX_TYPES];
 
-		sqlite3_bind_text(q->type_put, 1, a->family, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q->type_put, 2, a->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text64(q->type_put, 1, a->family, a->family_len, SQLITE_STATIC,
+				    SQLITE_UTF8);
+		sqlite3_bind_text64(q->type_put, 2, a->name, a->name_len, SQLITE_STATIC,
+				    SQLITE_UTF8);
 		sqlite3_bind_int64(q->type_put, 3, (int64_t)a->count);
 		sqlite3_bind_int64(q->type_put, 4, (int64_t)a->bytes);
 		ret = step_done(q->db, q->type_put, "counting event types", err, errlen);
