@@ -1007,7 +1007,7 @@ pipeline_report() {
 		return 1
 	fi
 	note "pipeline: $PIPE_EVENTS agent-side events per path x $PIPE_ROUNDS rounds," \
-		"$PIPE_COLL_EVENTS through the collector ${BENCH_PIPE_ARGS:-}"
+		"$PIPE_COLL_EVENTS through the collector${BENCH_PIPE_ARGS:+, options $BENCH_PIPE_ARGS}"
 	# shellcheck disable=SC2086  # BENCH_PIPE_ARGS is a list of options
 	if ! timeout -k 5 300 "$OUT/pipebench" -d "$WORK" -n "$PIPE_EVENTS" \
 		-c "$PIPE_COLL_EVENTS" -r "$PIPE_ROUNDS" ${BENCH_PIPE_ARGS:-} >"$out"; then
