@@ -323,15 +323,16 @@ def sigkill_resend(c):
             wait_until(lambda: len(site.batches()) > 0, 5)
             # No more ACKs: batches go out and stay in flight / in the spool.
             os.kill(site.collector.pid, signal.SIGSTOP)
-            for _ in range(100):
-                subprocess.run(["/bin/true"], check=True)
-            wait_until(lambda: len(site.spooled()) >= 3, 5)
-            time.sleep(0.3)
+            deadline = time.monotonic() + 8
+            while len(site.spooled()) < 4 and time.monotonic() < deadline:
+                for _ in range(20):
+                    subprocess.run(["/bin/true"], check=True)
+                time.sleep(0.15)
         finally:
             agent.kill()
         spooled = site.spooled()
         s1 = site.last_seq()
-        c.check(len(spooled) >= 3, "batches were spooled when the agent was killed (%d)"
+        c.check(len(spooled) >= 4, "batches were spooled when the agent was killed (%d)"
                 % len(spooled))
         os.kill(site.collector.pid, signal.SIGCONT)
         before = site.batches()
