@@ -34,6 +34,7 @@
 #define RX_FRAME_MAX 4096
 #define RX_CHUNK 16384
 #define WAIT_SLICE_MS 1000	/* the longest a thread sleeps without looking at stop */
+#define SESSION_PROVEN_MS 500
 
 struct inflight {
 	uint64_t seq;
@@ -90,6 +91,8 @@ struct shipper {
 	uint64_t progress_ms;		/* last ACK, or when the window stopped being empty */
 	struct backoff bo;
 	bool idle_closed;		/* closed by the collector while idle: reconnect when needed */
+	bool proven;			/* this session got an ACK or lasted SESSION_PROVEN_MS */
+	uint64_t opened_ms;
 	bool up;			/* what stats report as connected */
 	char err_logged[SHIPPER_ERROR_MAX];
 	bool reason_logged[SHIPPER_REASONS];
@@ -446,35 +449,67 @@ static void close_session(struct shipper *sh)
 	sh->fr = NULL;
 }
 
+/* The session works: the collector acknowledged a batch, or kept the
+ * connection open for SESSION_PROVEN_MS after HELLO (a refused HELLO is
+ * answered with ERROR at once). Only then is it reported as connected, so a
+ * collector that refuses this device does not flap Connected/Disconnected. */
+static void session_proven(struct shipper *sh)
+{
+	if (sh->proven)
+		return;
+	sh->proven = true;
+	sh->err_logged[0] = '\0';
+	pthread_mutex_lock(&sh->st_lock);
+	if (!sh->up) {
+		sh->up = true;
+		sh->st.connected = true;
+		sh->st.connects++;
+	}
+	pthread_mutex_unlock(&sh->st_lock);
+}
+
+/* A failure to connect, or a session that ended. Logged when it is news:
+ * the session was up, or the reason differs from the last one logged. */
+static void note_failure(struct shipper *sh, const char *what, const char *why, bool attempt)
+{
+	bool was_up;
+
+	pthread_mutex_lock(&sh->st_lock);
+	snprintf(sh->st.last_error, sizeof(sh->st.last_error), "%s", why);
+	was_up = sh->up;
+	if (sh->up) {
+		sh->up = false;
+		sh->st.connected = false;
+		sh->st.disconnects++;
+	} else if (attempt) {
+		sh->st.connect_failures++;
+	}
+	pthread_mutex_unlock(&sh->st_lock);
+	if (was_up || strcmp(sh->err_logged, why)) {
+		log_warnx("ship: %s collector %s: %s (retrying with backoff; the same error again "
+			  "is not logged)", what, sh->collector, why);
+		snprintf(sh->err_logged, sizeof(sh->err_logged), "%s", why);
+	}
+}
+
 /* The session ended. quiet: the collector closed an idle connection, which
  * is not a failure: reconnect when there is something to send. */
 static void session_lost(struct shipper *sh, const char *why, bool quiet)
 {
-	uint32_t inflight = sh->ninflight;
+	bool proven = sh->proven;
 
 	close_session(sh);
 	if (quiet) {
 		sh->idle_closed = true;
 		return;
 	}
-	pthread_mutex_lock(&sh->st_lock);
-	snprintf(sh->st.last_error, sizeof(sh->st.last_error), "%s", why);
-	if (sh->up) {
-		sh->up = false;
-		sh->st.connected = false;
-		sh->st.disconnects++;
-	}
-	pthread_mutex_unlock(&sh->st_lock);
-	log_warnx("ship: connection to collector %s lost: %s%s", sh->collector, why,
-		  inflight ? "; unacknowledged batches are sent again after reconnecting" : "");
-	snprintf(sh->err_logged, sizeof(sh->err_logged), "%s", why);
+	note_failure(sh, proven ? "connection lost to" : "cannot connect to", why, !proven);
 }
 
 static int session_open(struct shipper *sh)
 {
-	char err[SHIPPER_ERROR_MAX - 64], msg[SHIPPER_ERROR_MAX];
+	char err[SHIPPER_ERROR_MAX];
 	struct buf hello;
-	bool was_up;
 	int rc;
 
 	rc = tls__connect(sh->tls, sh->host, sh->port, sh->server_name,
@@ -493,37 +528,15 @@ static int session_open(struct shipper *sh)
 	} else if (rc == -ENOMEM) {
 		snprintf(err, sizeof(err), "out of memory for the frame reader");
 	}
+	sh->idle_closed = false;
 	if (rc) {
 		close_session(sh);
-		snprintf(msg, sizeof(msg), "%s", err);
-		pthread_mutex_lock(&sh->st_lock);
-		sh->st.connect_failures++;
-		snprintf(sh->st.last_error, sizeof(sh->st.last_error), "%s", msg);
-		was_up = sh->up;
-		if (sh->up) {
-			sh->up = false;
-			sh->st.connected = false;
-			sh->st.disconnects++;
-		}
-		pthread_mutex_unlock(&sh->st_lock);
-		if (was_up || strcmp(sh->err_logged, msg)) {
-			log_warnx("ship: cannot connect to collector %s: %s (retrying with backoff; "
-				  "the same error again is not logged)", sh->collector, msg);
-			snprintf(sh->err_logged, sizeof(sh->err_logged), "%s", msg);
-		}
-		sh->idle_closed = false;
+		note_failure(sh, "cannot connect to", err, true);
 		return rc;
 	}
-	sh->idle_closed = false;
 	sh->progress_ms = now_ms();
-	pthread_mutex_lock(&sh->st_lock);
-	if (!sh->up) {
-		sh->up = true;
-		sh->st.connected = true;
-		sh->st.connects++;
-	}
-	pthread_mutex_unlock(&sh->st_lock);
-	sh->err_logged[0] = '\0';
+	sh->opened_ms = sh->progress_ms;
+	sh->proven = false;
 	return 0;
 }
 
@@ -595,6 +608,7 @@ static int on_ack(struct shipper *sh, const struct frame_ack *a, char *why, size
 	sh->ninflight--;
 	sh->progress_ms = now_ms();
 	backoff__reset(&sh->bo);
+	session_proven(sh);
 	/* -ENOENT: the spool dropped it meanwhile to make room (counted there). */
 	spool__ack(sh->spool, a->seq);
 	pthread_mutex_lock(&sh->st_lock);
@@ -735,6 +749,14 @@ static int session_step(struct shipper *sh, char *why, size_t whylen, bool *quie
 					sh->io_timeout_ms);
 		if (ack_deadline - now < (uint64_t)timeout)
 			timeout = (int)(ack_deadline - now);
+	}
+	if (!sh->proven) {
+		uint64_t at = sh->opened_ms + SESSION_PROVEN_MS;
+
+		if (now >= at)
+			session_proven(sh);
+		else if (at - now < (uint64_t)timeout)
+			timeout = (int)(at - now);
 	}
 	if (SSL_pending(sh->ssl) > 0)
 		timeout = 0;

@@ -242,13 +242,14 @@ struct agent_opts {
 	uint32_t interval_ms;
 	uint64_t spool_max;
 	const char *pin;		/* NULL: CA */
+	const struct device *dev;	/* NULL: the enrolled one */
 };
 
 static struct shipper *agent_new(const struct agent_opts *o)
 {
 	char collector[64], seq[160], spool[160], err[512];
 	struct shipper_config cfg = {
-		.dev = dev,
+		.dev = o->dev ? o->dev : dev,
 		.collector = collector,
 		.server_name = "localhost",
 		.ca_file = o->pin ? NULL : ca_file,
@@ -685,6 +686,46 @@ out:
 	shipper__free(sh);
 }
 
+/* A device the collector does not know: its HELLO is refused at once. That
+ * is a failure to connect, never a session (no Collector Connected and
+ * Disconnected flapping), and nothing is delivered. */
+static void test_unknown_device(void)
+{
+	struct agent_opts o = { .name = "stranger", .port = col.port };
+	struct device *stranger = NULL;
+	struct shipper *sh = NULL;
+	struct shipper_stats st;
+	char path[160], err[256];
+
+	snprintf(path, sizeof(path), "%s/stranger.key", root);
+	CHECK_INT(device__create(path, "acme", &stranger, err, sizeof(err)), 0);
+	if (!stranger)
+		return;
+	o.dev = stranger;
+	collector_reset();
+	sh = agent_new(&o);
+	if (!sh || agent_start(sh))
+		goto out;
+	add_lines(sh, 0, 20, 200, false);
+	sleep_ms(1200);
+	st = stats(sh);
+	CHECK(!st.connected);
+	CHECK_INT(st.connects, 0);
+	CHECK_INT(st.disconnects, 0);
+	CHECK(st.connect_failures >= 2);	/* retried with backoff */
+	CHECK(strstr(st.last_error, "hello_refused") != NULL);
+	CHECK_INT(st.acked_events, 0);
+	pthread_mutex_lock(&col.lock);
+	CHECK_INT(col.batches, 0);
+	CHECK(col.hellos >= 2);
+	pthread_mutex_unlock(&col.lock);
+	shipper__stop(sh, 100);
+	check_books(sh, 0, "stranger");
+out:
+	shipper__free(sh);
+	device__free(stranger);
+}
+
 int main(void)
 {
 	char dir[128], cert[160], key[160], devpath[160], err[512], cmd[200];
@@ -720,6 +761,7 @@ int main(void)
 	test_delivery();
 	test_spool_full();
 	test_wrong_pin();
+	test_unknown_device();
 
 	collector_stop();
 	SSL_CTX_free(sctx);
