@@ -369,9 +369,13 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 	meta->raw_len = (uint32_t)len;
 	meta->body_len = (uint32_t)clen;
 	meta->flags = BATCH_FLAG_ZSTD;
-	ret = sha256(lines, len, meta->events_sha256);
+	/* The events hash covers the events as sent (the compressed body):
+	 * what is added, removed or altered in transit changes it just the
+	 * same, at a tenth of the bytes (sha256 of the lines was 1.6 of the
+	 * 4.4 µs seal cost per 3 KB event; bench/pipebench.c). */
+	ret = sha256(body, clen, meta->events_sha256);
 	if (ret) {
-		err_set(err, errlen, "batch: sha256 of the lines failed");
+		err_set(err, errlen, "batch: sha256 of the body failed");
 		goto out;
 	}
 	encode_header(meta, header);
@@ -552,6 +556,18 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 		return -E2BIG;
 	}
 
+	/* before decompressing: a body that is not what was signed for is
+	 * never expanded */
+	if (sha256(body, meta->body_len, md)) {
+		err_set(err, errlen, "batch: sha256 of the body failed");
+		return -ENOMEM;
+	}
+	if (CRYPTO_memcmp(md, meta->events_sha256, 32) != 0) {
+		*why = BATCH_EVENTS_HASH;
+		err_set(err, errlen, "batch: the body does not match the events sha256 in the header");
+		return -EBADMSG;
+	}
+
 	if (meta->flags & BATCH_FLAG_ZSTD) {
 		uint8_t *dst;
 
@@ -587,17 +603,6 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 		lines = body;
 	}
 
-	if (sha256(lines, meta->raw_len, md)) {
-		err_set(err, errlen, "batch: sha256 of the lines failed");
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (CRYPTO_memcmp(md, meta->events_sha256, 32) != 0) {
-		*why = BATCH_EVENTS_HASH;
-		err_set(err, errlen, "batch: the lines do not match the events sha256 in the header");
-		ret = -EBADMSG;
-		goto out;
-	}
 	count = count_lines((const char *)lines, meta->raw_len, meta->event_count, &bad_at);
 	if (count < 0 || (uint64_t)count != meta->event_count) {
 		*why = BATCH_EVENT_COUNT;

@@ -52,7 +52,7 @@ struct batch_meta {
 	uint32_t raw_len;		/* uncompressed bytes */
 	uint32_t body_len;		/* bytes of the body as sent */
 	uint32_t flags;
-	uint8_t events_sha256[32];	/* sha256 of the uncompressed lines */
+	uint8_t events_sha256[32];	/* sha256 of the body as sent (the events, compressed) */
 };
 
 struct batch_limits {
@@ -68,7 +68,7 @@ enum batch_error {	/* negative returns are -errno; these reasons are for counter
 	BATCH_MALFORMED,	/* structure: magic, version, lengths, ids, flags */
 	BATCH_BAD_HMAC,
 	BATCH_DECOMPRESS,	/* the body is not zstd, or does not give exactly raw_len bytes */
-	BATCH_EVENTS_HASH,	/* the lines do not hash to events_sha256 */
+	BATCH_EVENTS_HASH,	/* the body does not hash to events_sha256 */
 	BATCH_EVENT_COUNT,	/* not exactly event_count non-empty \n-terminated lines */
 	BATCH_TOO_BIG,		/* a length over the limits */
 	BATCH_ERROR_MAX

@@ -8,9 +8,9 @@
  *   1  a sealed batch: batch_parse, batch_verify_hmac with a fixed key, and
  *      batch_open whenever parse accepted it (open must be safe on anything
  *      parse accepts, signed or not);
- *   2  the same after fixing up body_len to fit and re-signing with the
- *      fixed key, so the fuzzer gets past the HMAC into zstd, the events
- *      hash and the line count;
+ *   2  the same after fixing up body_len and the events hash to fit and
+ *      re-signing with the fixed key, so the fuzzer gets past the HMAC and
+ *      the events hash into zstd and the line count;
  *   3  lines to seal: batch_seal must accept exactly the valid line sets,
  *      and what it seals must parse, verify and open back to the input.
  * abort() on any broken invariant, so libFuzzer keeps the input. */
@@ -98,7 +98,8 @@ static int verify_batch(const uint8_t *p, size_t n)
 		need(why == BATCH_OK && out.len == m.raw_len);
 		need(out.data[out.len - 1] == '\n' && count_nl(out.data, out.len) == m.event_count);
 		need(memmem(out.data, out.len, "\n\n", 2) == NULL && out.data[0] != '\n');
-		EVP_Digest(out.data, out.len, md, NULL, EVP_sha256(), NULL);
+		/* the events hash is over the body as sent */
+		EVP_Digest(p + BATCH_HEADER_LEN, m.body_len, md, NULL, EVP_sha256(), NULL);
 		need(memcmp(md, m.events_sha256, 32) == 0);
 	} else {
 		need(out.len == 0);
@@ -185,6 +186,8 @@ static void reseal(const uint8_t *data, size_t size)
 	p[41] = (uint8_t)(body >> 16);
 	p[42] = (uint8_t)(body >> 8);
 	p[43] = (uint8_t)body;
+	/* the events hash too (it is over the body), so zstd is reached */
+	EVP_Digest(p + BATCH_HEADER_LEN, body, p + 144, NULL, EVP_sha256(), NULL);
 	need(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, key, 32, p, size - 32, p + size - 32,
 		       32, &maclen) != NULL);
 	/* Parse may still refuse the header; past it the HMAC must hold. */

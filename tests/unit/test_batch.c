@@ -74,6 +74,15 @@ static void put64(uint8_t *p, uint64_t v)
 }
 
 /* A batch from the documented layout, signed with k; *n its size. */
+static void sha(const void *p, size_t n, uint8_t md[32])
+{
+	EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL);
+}
+
+/* When set, build() writes this events hash instead of the body's own: a
+ * stale hash. */
+static const uint8_t *stale_hash;
+
 static uint8_t *build(const struct batch_meta *m, const void *body, size_t body_len,
 		      const uint8_t *k, size_t *n)
 {
@@ -96,18 +105,18 @@ static uint8_t *build(const struct batch_meta *m, const void *body, size_t body_
 	p[45] = (uint8_t)olen;
 	memcpy(p + 48, m->device_id, dlen);
 	memcpy(p + 80, m->org_id, olen);
-	memcpy(p + 144, m->events_sha256, 32);
 	if (body_len)
 		memcpy(p + 176, body, body_len);
+	/* the events hash is over the body as sent */
+	if (stale_hash)
+		memcpy(p + 144, stale_hash, 32);
+	else
+		sha(p + 176, body_len, p + 144);
 	EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, k, 32, p, 176 + body_len, p + *n - 32, 32,
 		  &maclen);
 	return p;
 }
 
-static void sha(const void *p, size_t n, uint8_t md[32])
-{
-	EVP_Digest(p, n, md, NULL, EVP_sha256(), NULL);
-}
 
 /* Runs the collector's three steps; returns the reason (BATCH_OK when all
  * passed) and leaves the lines in out. */
@@ -239,7 +248,7 @@ static void test_round_trip(void)
 		CHECK_INT(m.flags, BATCH_FLAG_ZSTD);
 		CHECK_INT(sealed.len, 176 + m.body_len + 32);
 		CHECK(m.body_len < lines.len / 3);	/* JSON compresses */
-		sha(lines.data, lines.len, md);
+		sha(sealed.data + 176, m.body_len, md);	/* the body as sent */
 		CHECK(memcmp(md, m.events_sha256, 32) == 0);
 
 		p = dup_bytes(sealed.data, sealed.len);
@@ -403,8 +412,13 @@ static void test_hash_and_count(void)
 	sha(l, m.raw_len, m.events_sha256);
 	strcpy(changed, l);
 	changed[10] = 'A';	/* alice -> Alice */
+	/* re-signed (HMAC right) but the events hash is the original body's */
+	blen = ZSTD_compress(body, sizeof(body), l, m.raw_len, 3);
+	sha(body, blen, m.events_sha256);
+	stale_hash = m.events_sha256;
 	blen = ZSTD_compress(body, sizeof(body), changed, m.raw_len, 3);
 	p = build(&m, body, blen, key, &n);
+	stale_hash = NULL;
 	CHECK_INT(verify_all(p, n, NULL, key, &out, &rc), BATCH_EVENTS_HASH);
 	CHECK_INT(rc, -EBADMSG);
 	CHECK_INT(out.len, 0);
