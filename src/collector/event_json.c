@@ -603,7 +603,8 @@ member:	/* just after '{', '[' or ',' */
 		if (*p == '}' && f->count == 0)
 			goto close;
 		if (*p != '"')
-			return bad(ej, s, p, "expected a key");
+			return bad(ej, s, p, *p == '{' || *p == '[' ? "an array or object as a key" :
+				   "expected a key");
 		k = p + 1;
 		p = scan_string(ej, s, k, end, &kflags);
 		if (!p)

@@ -22,8 +22,11 @@
  *  - nesting deeper than EVENT_JSON_MAX_DEPTH, a line longer than
  *    EVENT_JSON_MAX_LEN, a NUL byte, anything after the object;
  *  - the line must be one JSON object.
- * And where JSON1 mis-reads: "\u0000" in a string decodes to a NUL byte
- * (JSON1 cuts the string there; a name can hide behind it). */
+ * And where JSON1 mis-reads, event_json does not:
+ *  - "\u0000" in a string decodes to a NUL byte (JSON1 cuts the string
+ *    there: a name could hide behind it);
+ *  - an array or object where a key belongs is an error (JSON1 takes one
+ *    whose last value is a string for a key and reads the rest askew). */
 #ifndef VIGIL_EVENT_JSON_H
 #define VIGIL_EVENT_JSON_H
 

@@ -23,7 +23,7 @@ struct ev_proc {
 static const struct ev_proc ev_bash = { "bash", "/usr/bin/bash", "-bash", "alice", NULL,
 					1337, 1290, 1000 };
 
-static void ev_proc_block(struct buf *b, const struct ev_proc *p)
+static inline void ev_proc_block(struct buf *b, const struct ev_proc *p)
 {
 	buf__addf(b, "{\"process_name\":\"%s\",\"process_id\":%u,\"process_thread_id\":%u,"
 		  "\"process_parent_process_id\":%u,\"process_executable_path\":\"%s\","
@@ -53,7 +53,7 @@ static void ev_proc_block(struct buf *b, const struct ev_proc *p)
 /* Appends one '\n'-terminated event. details: the text after "family":"..."
  * up to the process blocks, e.g. "\"file_details\":{...}" (NULL: none);
  * proc NULL: no process blocks (system activity). */
-static void ev_line(struct buf *b, const char *host, const char *mtype, const char *severity,
+static inline void ev_line(struct buf *b, const char *host, const char *mtype, const char *severity,
 		    unsigned long long msg, uint64_t time_ns, const char *name, unsigned type_id,
 		    const char *family, const char *details, const struct ev_proc *proc)
 {
@@ -168,7 +168,7 @@ static void ev_line(struct buf *b, const char *host, const char *mtype, const ch
 #define EV_SYSTEM "\"system_details\":{\"message\":\"1520 events dropped: ring buffer full\"," \
 	"\"source\":\"ebpf\",\"count\":1520}"
 
-static void ev_meta(struct batch_meta *m, const char *device, uint64_t seq, uint32_t events,
+static inline void ev_meta(struct batch_meta *m, const char *device, uint64_t seq, uint32_t events,
 		    uint32_t body_len)
 {
 	memset(m, 0, sizeof(*m));
@@ -182,14 +182,14 @@ static void ev_meta(struct batch_meta *m, const char *device, uint64_t seq, uint
 	m->flags = BATCH_FLAG_ZSTD;
 }
 
-static void ev_sha(uint8_t sha[32], unsigned v)
+static inline void ev_sha(uint8_t sha[32], unsigned v)
 {
 	memset(sha, 0, 32);
 	sha[0] = (uint8_t)v;
 	sha[31] = (uint8_t)(v >> 8);
 }
 
-static unsigned ev_count_lines(const struct buf *b)
+static inline unsigned ev_count_lines(const struct buf *b)
 {
 	unsigned n = 0;
 
