@@ -350,6 +350,32 @@ static bool ship_changed(const struct vigil_config *x, const struct vigil_config
 	       x->ship_zstd_level != y->ship_zstd_level;
 }
 
+static void swap_str(char **x, char **y)
+{
+	char *t = *x;
+
+	*x = *y;
+	*y = t;
+}
+
+/* next takes the running ship settings (the shipper keeps the ones it
+ * started with), and running gets next's strings to free. */
+static void keep_ship(struct vigil_config *next, struct vigil_config *running)
+{
+	next->ship_enabled = running->ship_enabled;
+	swap_str(&next->ship_collector, &running->ship_collector);
+	swap_str(&next->ship_server_name, &running->ship_server_name);
+	swap_str(&next->ship_ca_file, &running->ship_ca_file);
+	swap_str(&next->ship_pin_sha256, &running->ship_pin_sha256);
+	swap_str(&next->ship_device_file, &running->ship_device_file);
+	swap_str(&next->ship_seq_file, &running->ship_seq_file);
+	swap_str(&next->ship_spool_dir, &running->ship_spool_dir);
+	next->ship_spool_max_bytes = running->ship_spool_max_bytes;
+	next->ship_batch_interval_ms = running->ship_batch_interval_ms;
+	next->ship_batch_max_bytes = running->ship_batch_max_bytes;
+	next->ship_zstd_level = running->ship_zstd_level;
+}
+
 static void reload(struct agent *a)
 {
 	struct vigil_config next;
@@ -373,9 +399,11 @@ static void reload(struct agent *a)
 		return;
 	}
 	next.max_processes = a->cfg.max_processes;
-	if (ship_changed(&a->cfg, &next))
+	if (ship_changed(&a->cfg, &next)) {
 		log_warnx("reload: the ship settings changed; they apply at the next restart "
 			  "(the running shipper keeps the ones it started with)");
+		keep_ship(&next, &a->cfg);
+	}
 	pipeline__set_config(a->pl, &next);
 	config__free(&a->cfg);
 	a->cfg = next;
