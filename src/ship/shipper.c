@@ -542,7 +542,7 @@ static int session_open(struct shipper *sh)
 
 /* Sends BATCH frames for spooled batches after last_sent while the window
  * has room. 0, or a negative errno with why filled (the session is over). */
-static int fill_window(struct shipper *sh, char *why, size_t whylen)
+static int fill_window(struct shipper *sh, int write_ms, char *why, size_t whylen)
 {
 	char err[SHIPPER_ERROR_MAX - 64];
 
@@ -573,11 +573,10 @@ static int fill_window(struct shipper *sh, char *why, size_t whylen)
 		hdr[2] = (uint8_t)((sh->rbuf.len + 1) >> 8);
 		hdr[3] = (uint8_t)(sh->rbuf.len + 1);
 		hdr[4] = FRAME_BATCH;
-		rc = tls__write_all(sh->ssl, sh->fd, hdr, sizeof(hdr), (int)sh->io_timeout_ms, err,
-				    sizeof(err));
+		rc = tls__write_all(sh->ssl, sh->fd, hdr, sizeof(hdr), write_ms, err, sizeof(err));
 		if (!rc)
-			rc = tls__write_all(sh->ssl, sh->fd, sh->rbuf.data, sh->rbuf.len,
-					    (int)sh->io_timeout_ms, err, sizeof(err));
+			rc = tls__write_all(sh->ssl, sh->fd, sh->rbuf.data, sh->rbuf.len, write_ms,
+					    err, sizeof(err));
 		if (rc)
 			return err_fail(rc, why, whylen, "sending batch %llu: %s",
 					(unsigned long long)seq, err);
@@ -722,15 +721,19 @@ static int session_step(struct shipper *sh, char *why, size_t whylen, bool *quie
 	};
 	uint64_t deadline, now;
 	enum sender_phase ph;
-	int rc, timeout = WAIT_SLICE_MS;
+	int rc, timeout = WAIT_SLICE_MS, write_ms = (int)sh->io_timeout_ms;
 
-	rc = fill_window(sh, why, whylen);
-	if (rc)
-		return rc;
 	ph = phase(sh, &deadline);
 	now = now_ms();
-	if (ph == SEND_EXIT)
+	if (ph == SEND_EXIT || (ph == SEND_DRAIN && now >= deadline))
 		return 1;
+	/* Stopping bounds every wait, a big batch's write included. */
+	if (ph == SEND_DRAIN && deadline - now < (uint64_t)write_ms)
+		write_ms = (int)(deadline - now);
+	rc = fill_window(sh, write_ms, why, whylen);
+	if (rc)
+		return rc;
+	now = now_ms();
 	if (ph == SEND_DRAIN) {
 		struct spool_stats ss;
 

@@ -41,11 +41,18 @@
 
 #define MAX_SEQ 4096
 
-enum mode { M_STORE, M_DUPLICATE, M_REJECT_NEXT, M_FAIL_NEXT };
+enum mode { M_STORE, M_DUPLICATE, M_REJECT_NEXT, M_FAIL_NEXT, M_STALL_NEXT };
 
 static char root[64], ca_file[160], pin[TLS_PIN_HEX_LEN + 1];
 static struct device *dev;
 static SSL_CTX *sctx;
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
 
 /* --- the collector ------------------------------------------------------ */
 
@@ -62,7 +69,7 @@ struct collector {
 	uint32_t events[MAX_SEQ];	/* event_count of each seq */
 	uint64_t stored_events;		/* of batches acked STORED/DUPLICATE, once per seq */
 	bool stored[MAX_SEQ];
-	uint64_t rejected_seq, failed_seq;
+	uint64_t rejected_seq, failed_seq, stalled_seq;
 	uint64_t max_seq;
 	bool order_ok;			/* seqs on one connection strictly increase */
 	uint64_t conn_last_seq;
@@ -117,6 +124,16 @@ static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t 
 		c->max_seq = meta.seq;
 	ack->seq = meta.seq;
 	switch (c->mode) {
+	case M_STALL_NEXT:
+		/* An ACK that comes too late: the agent gives up on the
+		 * connection and sends the batch again on a new one. */
+		c->mode = M_STORE;
+		c->stalled_seq = meta.seq;
+		pthread_mutex_unlock(&c->lock);
+		sleep_ms(1200);
+		pthread_mutex_lock(&c->lock);
+		ack->status = FRAME_ACK_STORED;
+		break;
 	case M_FAIL_NEXT:
 		c->mode = M_STORE;
 		c->failed_seq = meta.seq;
@@ -195,7 +212,7 @@ static void collector_reset(void)
 	memset(col.events, 0, sizeof(col.events));
 	memset(col.stored, 0, sizeof(col.stored));
 	col.stored_events = 0;
-	col.rejected_seq = col.failed_seq = col.max_seq = 0;
+	col.rejected_seq = col.failed_seq = col.stalled_seq = col.max_seq = 0;
 	col.order_ok = true;
 	col.conn_last_seq = col.conn_id = 0;
 	pthread_mutex_unlock(&col.lock);
@@ -209,13 +226,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-
-	nanosleep(&ts, NULL);
 }
 
 /* A port nothing listens on. */
@@ -243,6 +253,7 @@ struct agent_opts {
 	uint64_t spool_max;
 	const char *pin;		/* NULL: CA */
 	const struct device *dev;	/* NULL: the enrolled one */
+	uint32_t io_timeout_ms;
 };
 
 static struct shipper *agent_new(const struct agent_opts *o)
@@ -263,7 +274,7 @@ static struct shipper *agent_new(const struct agent_opts *o)
 		.ingress_max_bytes = o->ingress,
 		.window = 4,
 		.connect_timeout_ms = 2000,
-		.io_timeout_ms = 3000,
+		.io_timeout_ms = o->io_timeout_ms ? o->io_timeout_ms : 3000,
 		.backoff_base_ms = 20,
 		.backoff_cap_ms = 200,
 	};
@@ -726,6 +737,41 @@ out:
 	device__free(stranger);
 }
 
+/* No ACK within io_timeout_ms: the connection is dropped, the batch sent
+ * again on a new one and stored once. */
+static void test_ack_timeout(void)
+{
+	struct agent_opts o = { .name = "stall", .port = col.port, .io_timeout_ms = 400 };
+	struct shipper *sh;
+	struct shipper_stats st;
+	uint64_t seq;
+
+	collector_reset();
+	sh = agent_new(&o);
+	if (!sh || agent_start(sh))
+		goto out;
+	add_lines(sh, 0, 10, 200, false);
+	CHECK(wait_delivered(sh, 5000));
+	pthread_mutex_lock(&col.lock);
+	col.mode = M_STALL_NEXT;
+	pthread_mutex_unlock(&col.lock);
+	add_lines(sh, 10, 10, 200, false);
+	CHECK(wait_delivered(sh, 8000));
+	st = stats(sh);
+	CHECK_INT(st.acked_events, 20);
+	CHECK_INT(st.disconnects, 1);
+	CHECK(strstr(st.last_error, "no ACK") != NULL);
+	pthread_mutex_lock(&col.lock);
+	seq = col.stalled_seq;
+	CHECK(seq != 0 && seq < MAX_SEQ && col.seen[seq] >= 2);
+	CHECK_INT(col.stored_events, 20);
+	pthread_mutex_unlock(&col.lock);
+	shipper__stop(sh, 500);
+	check_books(sh, 0, "stall");
+out:
+	shipper__free(sh);
+}
+
 int main(void)
 {
 	char dir[128], cert[160], key[160], devpath[160], err[512], cmd[200];
@@ -762,6 +808,7 @@ int main(void)
 	test_spool_full();
 	test_wrong_pin();
 	test_unknown_device();
+	test_ack_timeout();
 
 	collector_stop();
 	SSL_CTX_free(sctx);
