@@ -80,9 +80,12 @@ struct shipper_stats {
 	uint64_t rejected_events_by_reason[SHIPPER_REASONS];	/* by ACK reason code */
 	uint64_t acked_batches, acked_events;	/* STORED or DUPLICATE */
 	uint64_t duplicate_batches;		/* of which DUPLICATE */
-	uint64_t connects;		/* sessions established (HELLO sent) after being down */
-	uint64_t disconnects;		/* sessions lost (not counting quiet idle closes) */
-	uint64_t connect_failures;	/* attempts that failed */
+	/* A session counts once it is proven: an ACK came, or the collector
+	 * kept it open 500 ms after HELLO (a refused device is answered with
+	 * ERROR at once: that is a failed attempt, not a session). */
+	uint64_t connects;		/* sessions proven after being down */
+	uint64_t disconnects;		/* proven sessions lost (not quiet idle closes) */
+	uint64_t connect_failures;	/* attempts that failed before being proven */
 	uint64_t spool_pending_batches, spool_pending_events;	/* now */
 	bool connected;			/* a session is up (or idle-closed and not yet needed) */
 	char last_error[SHIPPER_ERROR_MAX];	/* the last failure, "" if none */

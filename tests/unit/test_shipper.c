@@ -8,10 +8,12 @@
  * buffered (nothing accepted is lost) and the seq store and spool survive a
  * restart; delivery with verified batches and increasing seqs; a rejected
  * batch is counted under its reason and skipped; a failing collector makes
- * the agent reconnect and resend the unacknowledged batches; a collector
- * that goes away and comes back on the same port gets everything; an idle
- * close is quiet; a full spool drops exactly what it reports; a collector
- * whose certificate does not match the pin gets nothing. After every
+ * the agent reconnect and resend the unacknowledged batches, and so does an
+ * ACK that does not come in time; a collector that goes away and comes
+ * back on the same port gets everything; an idle close is quiet; a full
+ * spool drops exactly what it reports; a collector whose certificate does
+ * not match the pin gets nothing, nor one that refuses the device (a failed
+ * attempt, never a session). After every
  * scenario the books balance: lines in = acked + rejected + spooled +
  * dropped. Every wait is bounded. */
 #include <arpa/inet.h>
