@@ -465,16 +465,18 @@ static void type_names(struct buf *b)
 		buf__addf(b, "%s%s", i ? ", " : "", t[i].family ? t[i].family : "alert");
 }
 
-int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum query_format fmt,
-			FILE *out, char *err, size_t errlen)
+/* The statement of an event query, prepared (EXPLAIN QUERY PLAN first when
+ * explain) and bound; *st is the caller's to finalize. */
+static int prepare_events(sqlite3 *db, const struct query_filter *f, enum query_format fmt,
+			  bool explain, sqlite3_stmt **st, char *err, size_t errlen)
 {
 	const struct route_table *one = NULL, *rts;
 	uint32_t limit = f->limit ? f->limit : QUERY_DEFAULT_LIMIT;
 	unsigned n, used = 0;
 	int sev = 0, rc, ret;
-	sqlite3_stmt *st = NULL;
 	struct buf b;
 
+	*st = NULL;
 	if (limit > QUERY_MAX_LIMIT)
 		return err_fail(-EINVAL, err, errlen, "query: limit %u is over %u", limit,
 				QUERY_MAX_LIMIT);
@@ -498,6 +500,8 @@ int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum q
 	}
 	rts = route_tables(&n);
 	buf__init(&b, SQL_CAP);
+	if (explain)
+		buf__adds(&b, "EXPLAIN QUERY PLAN ");
 	if (one) {
 		if (fmt == QUERY_JSON)
 			buf__adds(&b, "SELECT *");
@@ -551,24 +555,52 @@ int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum q
 		buf__free(&b);
 		return err_fail(-E2BIG, err, errlen, "query: the statement is too long");
 	}
-	rc = sqlite3_prepare_v2(db, b.data, -1, &st, NULL);
+	rc = sqlite3_prepare_v2(db, b.data, -1, st, NULL);
 	buf__free(&b);
 	if (rc != SQLITE_OK)
 		return err_fail(sq_errno(rc), err, errlen, "query: %s", sqlite3_errmsg(db));
-	bind_text(st, ":host", f->host);
-	bind_int(st, ":since", clamp_i64(f->since_ns));
-	bind_int(st, ":until", clamp_i64(f->until_ns));
-	bind_text(st, ":name", f->name);
-	bind_int(st, ":sev", sev);
-	bind_text(st, ":pname", f->process_name);
-	bind_int(st, ":pid", f->pid);
-	bind_text(st, ":user", f->user);
-	bind_text(st, ":path", f->path);
-	bind_text(st, ":addr", f->address);
-	bind_int(st, ":limit", limit);
+	bind_text(*st, ":host", f->host);
+	bind_int(*st, ":since", clamp_i64(f->since_ns));
+	bind_int(*st, ":until", clamp_i64(f->until_ns));
+	bind_text(*st, ":name", f->name);
+	bind_int(*st, ":sev", sev);
+	bind_text(*st, ":pname", f->process_name);
+	bind_int(*st, ":pid", f->pid);
+	bind_text(*st, ":user", f->user);
+	bind_text(*st, ":path", f->path);
+	bind_text(*st, ":addr", f->address);
+	bind_int(*st, ":limit", limit);
+	return 0;
+}
+
+int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum query_format fmt,
+			FILE *out, char *err, size_t errlen)
+{
+	uint32_t limit = f->limit ? f->limit : QUERY_DEFAULT_LIMIT;
+	sqlite3_stmt *st;
+	int ret = prepare_events(db, f, fmt, false, &st, err, errlen);
+
+	if (ret)
+		return ret;
 	ret = query_print_rows(st, fmt, limit, out, err, errlen);
 	sqlite3_finalize(st);
 	return ret < 0 ? ret : 0;
+}
+
+int query_sqlite_explain(struct sqlite3 *db, const struct query_filter *f, FILE *out, char *err,
+			 size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, ret = prepare_events(db, f, QUERY_JSON, true, &st, err, errlen);
+
+	if (ret)
+		return ret;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		fprintf(out, "%s\n", (const char *)sqlite3_column_text(st, 3));
+	if (rc != SQLITE_DONE)
+		ret = err_fail(sq_errno(rc), err, errlen, "query: %s", sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return ret;
 }
 
 /* ---- raw SQL ---- */

@@ -55,6 +55,11 @@ struct sqlite3_stmt;
  * read-only connection. */
 int query_sqlite_events(struct sqlite3 *db, const struct query_filter *f, enum query_format fmt,
 			FILE *out, char *err, size_t errlen);
+/* The plan SQLite chose for the statement query_sqlite_events would run:
+ * one line per step of EXPLAIN QUERY PLAN ("SEARCH file_events USING
+ * INDEX ..."), for tests and for "vigil query --explain". */
+int query_sqlite_explain(struct sqlite3 *db, const struct query_filter *f, FILE *out, char *err,
+			 size_t errlen);
 /* Refuses anything but one statement that only reads (authorizer: SELECT,
  * reads, functions and a few schema pragmas), whatever the connection. */
 int query_sqlite_sql(struct sqlite3 *db, const char *sql, enum query_format fmt,

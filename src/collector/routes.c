@@ -27,7 +27,7 @@ const struct route_column route_proc_cols[ROUTE_PROC_COLS] = {
 	{ "exe", PD "process_executable_path", ROUTE_TEXT, ROUTE_PATH },
 	{ "cmdline", PD "process_command_line", ROUTE_TEXT, 0 },
 	{ "uid", PD "process_real_user_id", ROUTE_INT, 0 },
-	{ "user", PD "process_real_user_name", ROUTE_TEXT, ROUTE_INDEX | ROUTE_USER },
+	{ "user", PD "process_real_user_name", ROUTE_TEXT, ROUTE_USER },
 	{ "euid", PD "process_effective_user_id", ROUTE_INT, 0 },
 	{ "login_user", PD "process_login_user_name", ROUTE_TEXT, ROUTE_USER },
 	{ "container_id", PD "process_container_id", ROUTE_TEXT, 0 },
@@ -70,7 +70,7 @@ static const struct route_column thread_cols[] = {
 #define F AD "file_details.file_"
 static const struct route_column file_cols[] = {
 	{ "operation", F "operation", ROUTE_TEXT, 0 },
-	{ "path", F "path", ROUTE_TEXT, ROUTE_INDEX | ROUTE_PATH },
+	{ "path", F "path", ROUTE_TEXT, ROUTE_PATH },
 	{ "new_path", F "new_path", ROUTE_TEXT, ROUTE_PATH },
 	{ "symlink_target", F "symlink_target", ROUTE_TEXT, ROUTE_PATH },
 	{ "path_truncated", F "path_truncated", ROUTE_INT, 0 },
@@ -104,9 +104,9 @@ static const struct route_column network_cols[] = {
 	{ "socket_family", N "network_family", ROUTE_TEXT, 0 },
 	{ "socket_type", N "network_socket_type", ROUTE_TEXT, 0 },
 	{ "protocol", N "network_protocol", ROUTE_TEXT, 0 },
-	{ "local_address", N "network_local_address", ROUTE_TEXT, ROUTE_INDEX | ROUTE_ADDR },
+	{ "local_address", N "network_local_address", ROUTE_TEXT, ROUTE_ADDR },
 	{ "local_port", N "network_local_port", ROUTE_INT, 0 },
-	{ "remote_address", N "network_remote_address", ROUTE_TEXT, ROUTE_INDEX | ROUTE_ADDR },
+	{ "remote_address", N "network_remote_address", ROUTE_TEXT, ROUTE_ADDR },
 	{ "remote_port", N "network_remote_port", ROUTE_INT, 0 },
 	{ "listen_backlog", N "network_listen_backlog", ROUTE_INT, 0 },
 	{ "socket_id", N "network_socket_id", ROUTE_TEXT, 0 },
@@ -130,7 +130,7 @@ static const struct route_column dns_cols[] = {
 	{ "transaction_id", D "transaction_id", ROUTE_INT, 0 },
 	{ "is_response", D "is_response", ROUTE_INT, 0 },
 	{ "response_code", D "response_code", ROUTE_TEXT, 0 },
-	{ "query_name", D "query_names[0]", ROUTE_TEXT, ROUTE_INDEX },
+	{ "query_name", D "query_names[0]", ROUTE_TEXT, 0 },
 	{ "query_type", D "questions[0].type", ROUTE_TEXT, 0 },
 	{ "query_names", D "query_names", ROUTE_JSON, 0 },
 	{ "questions", D "questions", ROUTE_JSON, 0 },
@@ -161,9 +161,9 @@ static const struct route_column identity_cols[] = {
 
 #define L AD "library_details.library_"
 static const struct route_column library_cols[] = {
-	{ "path", L "path", ROUTE_TEXT, ROUTE_INDEX | ROUTE_PATH },
+	{ "path", L "path", ROUTE_TEXT, ROUTE_PATH },
 	{ "language", L "language", ROUTE_TEXT, 0 },
-	{ "sha256", L "hash_sha256", ROUTE_TEXT, ROUTE_INDEX },
+	{ "sha256", L "hash_sha256", ROUTE_TEXT, 0 },
 	{ "hash_status", L "hash_status", ROUTE_TEXT, 0 },
 	{ "size_bytes", L "size_bytes", ROUTE_INT, 0 },
 	{ "inode", L "inode", ROUTE_INT, 0 },

@@ -24,7 +24,10 @@ enum route_type {
 };
 
 /* Column flags. */
-#define ROUTE_INDEX 0x1u	/* has its own index */
+/* Indexed as (column, time_ns). Only for a column a query filter matches
+ * with '=' (test_query checks the plan uses it): every index costs every
+ * insert. */
+#define ROUTE_INDEX 0x1u
 #define ROUTE_PATH 0x2u		/* matched by the query path filter */
 #define ROUTE_ADDR 0x4u		/* matched by the query address filter */
 #define ROUTE_USER 0x8u		/* matched by the query user filter */

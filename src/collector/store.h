@@ -96,6 +96,8 @@ struct store_ops {
 		   FILE *out, char *err, size_t errlen);
 	int (*stats)(struct store *st, enum query_format fmt, FILE *out, char *err,
 		     size_t errlen);
+	int (*explain)(struct store *st, const struct query_filter *f, FILE *out, char *err,
+		       size_t errlen);
 };
 
 struct store_rejection {
@@ -166,5 +168,9 @@ int store__sql(struct store *st, const char *sql, enum query_format fmt, uint32_
 /* Per event type (family, name): count, average and total JSON size; wire
  * bytes per event; batches, gaps and rejections. */
 int store__stats(struct store *st, enum query_format fmt, FILE *out, char *err, size_t errlen);
+/* How the backend would run store__query(f): one line per step of its plan
+ * (which index serves which filter), for "vigil query --explain". */
+int store__explain(struct store *st, const struct query_filter *f, FILE *out, char *err,
+		   size_t errlen);
 
 #endif

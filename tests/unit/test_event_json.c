@@ -115,7 +115,8 @@ static int same_value(const struct event_json_sql *o, int col, const char *what,
 		ok = (size_t)sqlite3_column_bytes(all_st, col) == o->n &&
 		     memcmp(sqlite3_column_text(all_st, col), o->s, o->n) == 0;
 	if (!ok)
-		fprintf(stderr, "%s(%s): JSON1 %s '%s', event_json type %d '%.*s'\n  line: %.300s\n",
+		fprintf(stderr, "%s(%s): JSON1 %s '%s', event_json type %d '%.*s'\n"
+			"  line: %.300s\n",
 			what, paths[path], sql_type_name(t),
 			t == SQLITE_NULL ? "" : (const char *)sqlite3_column_text(all_st, col),
 			o->type, o->type == EVENT_JSON_SQL_TEXT ? (int)o->n : 0,
@@ -305,7 +306,8 @@ static void test_edge_cases(void)
 		"{\"k\":0.30000000000000004,\"n\":2.2250738585072014e-308,\"s\":4.9e-324}",
 		"{\"k\":17976931348623157e292,\"n\":1.7976931348623158e308}",
 		/* strings */
-		"{\"k\":\"\",\"n\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\",\"s\":\"\\u00e9\\u20AC\"}",
+		"{\"k\":\"\",\"n\":\"a\\\"b\\\\c\\/d\\be\\ff\\ng\\rh\\ti\","
+		"\"s\":\"\\u00e9\\u20AC\"}",
 		"{\"k\":\"\\ud83d\\ude00\",\"n\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}",
 		"{\"k\":\"\\u001f\\u007f\\u0080\\uffff\\uFFFD\",\"x\":\"\x7f\"}",
 		/* whitespace: JSON texts come back without it */
@@ -452,8 +454,8 @@ static void test_mutations(const struct buf *lines)
 			break;
 		case 0:
 			if (!stricter_kind(why)) {
-				fprintf(stderr, "event_json rejects (%s) what JSON1 accepts: %.*s\n",
-					why, (int)(n < 300 ? n : 300), line);
+				fprintf(stderr, "event_json rejects (%s) what JSON1 accepts: "
+					"%.*s\n", why, (int)(n < 300 ? n : 300), line);
 				diffs++;
 			}
 			break;

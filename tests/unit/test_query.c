@@ -413,6 +413,100 @@ static void test_read_only(void)
 	store__close(ro);
 }
 
+/* The plan of f's query, one step per line, in out. */
+static int plan(struct store *st, const struct query_filter *f)
+{
+	FILE *o = capture();
+	int ret = store__explain(st, f, o, err, sizeof(err));
+
+	fclose(o);
+	return ret;
+}
+
+static unsigned count_of(const char *s, const char *what)
+{
+	unsigned n = 0;
+
+	for (const char *p = s; p && (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/* Every index the store makes is one a query uses (store_sqlite.c keeps no
+ * other: each costs every insert), and it serves the filter and the time
+ * order at once: no temporary sort inside a table's subquery. */
+static void test_plans(struct store *st)
+{
+	struct query_filter f = any();
+	unsigned tables = 10, proc_tables = 9;
+
+	/* No filter: every table newest first by its time index. */
+	CHECK_INT(plan(st, &f), 0);
+	CHECK_INT(count_of(out, "USING INDEX "), tables);
+	CHECK_INT(count_of(out, "_time\n"), tables);
+	f.type = "file";
+	CHECK_INT(plan(st, &f), 0);
+	CHECK(strstr(out, "SCAN file_events USING INDEX file_events_time\n") != NULL);
+	CHECK_INT(count_of(out, "TEMP B-TREE"), 1);	/* the outer ORDER BY only */
+	/* --since, --until: a range of the time index. */
+	f.since_ns = EV_T0;
+	f.until_ns = EV_T0 + 1;
+	CHECK_INT(plan(st, &f), 0);
+	CHECK(strstr(out, "SEARCH file_events USING INDEX file_events_time (time_ns>? AND "
+		     "time_ns<?)") != NULL);
+	/* --host: (host, time_ns). */
+	f = any();
+	f.host = "web-01";
+	CHECK_INT(plan(st, &f), 0);
+	CHECK_INT(count_of(out, "_host (host=?)"), tables);
+	CHECK(strstr(out, "SEARCH file_events USING INDEX file_events_host (host=?)\nSCAN") !=
+	      NULL);
+	/* --process-name, --pid: (column, time_ns), ordered too. */
+	f = any();
+	f.process_name = "curl";
+	CHECK_INT(plan(st, &f), 0);
+	CHECK_INT(count_of(out, "_process_name (process_name=?)\nSCAN"), proc_tables);
+	f = any();
+	f.pid = 1337;
+	CHECK_INT(plan(st, &f), 0);
+	CHECK_INT(count_of(out, "_pid (pid=?)\nSCAN"), proc_tables);
+	f.type = "network";
+	f.host = "web-01";
+	CHECK_INT(plan(st, &f), 0);
+	CHECK(strstr(out, "SEARCH network_events USING INDEX network_events_") != NULL);
+	/* Filters no index can serve walk the time index backwards and stop
+	 * at the limit: user (real OR login), path (substring or glob over
+	 * several columns), address (local OR remote), name, severity. */
+	f = any();
+	f.user = "alice";
+	f.path = "/etc";
+	f.address = "10.0.0.5";
+	f.name = "Network Connect";
+	f.min_severity = "INFO";
+	f.type = "network";
+	f.path = NULL;
+	CHECK_INT(plan(st, &f), 0);
+	CHECK(strstr(out, "SCAN network_events USING INDEX network_events_time\n") != NULL);
+	/* The store has no index beyond those. */
+	{
+		FILE *o = capture();
+
+		CHECK_INT(store__sql(st, "SELECT name FROM sqlite_schema WHERE type = 'index' AND "
+				     "sql IS NOT NULL AND (tbl_name LIKE '%_events' OR "
+				     "tbl_name = 'system_activity') ORDER BY name", QUERY_TABLE,
+				     1000, o, err, sizeof(err)), 0);
+		fclose(o);
+		/* A header, time and host, process name and pid, raw_events_time. */
+		CHECK_INT(lines_of(out), 1 + 2 * tables + 2 * proc_tables + 1);
+		CHECK(strstr(out, "file_events_path") == NULL);
+		CHECK(strstr(out, "_user") == NULL);
+		CHECK(strstr(out, "raw_events_time") != NULL);
+	}
+	f = any();
+	f.type = "nope";
+	CHECK_INT(plan(st, &f), -EINVAL);
+}
+
 int main(void)
 {
 	struct store_config cfg = { 0 };
@@ -432,6 +526,7 @@ int main(void)
 		test_table(st);
 		test_stats(st);
 		test_sql(st);
+		test_plans(st);
 		test_read_only();
 		store__close(st);
 	}

@@ -724,9 +724,26 @@ static void test_reopen(void)
 		&ev_bash);
 	CHECK_INT(insert(st, "0a1b", 7, 7, &b, &r), 0);
 	store__close(st);
+	/* Indexes of an older version: one no longer wanted, one defined
+	 * differently; reopening drops the first and remakes the second. */
+	{
+		sqlite3 *rw = NULL;
+
+		CHECK_INT(sqlite3_open(dbpath, &rw), SQLITE_OK);
+		CHECK_INT(sqlite3_exec(rw, "CREATE INDEX file_events_user ON file_events(user);"
+				       "DROP INDEX file_events_pid;"
+				       "CREATE INDEX file_events_pid ON file_events(pid)", NULL,
+				       NULL, NULL), SQLITE_OK);
+		sqlite3_close(rw);
+	}
 	st = open_store(0, 0, 0, 0, 0);
 	if (!st)
 		return;
+	CHECK_INT(q_int("SELECT count(*) FROM sqlite_schema WHERE name = 'file_events_user'", NULL),
+		  0);
+	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'file_events_pid'", NULL),
+		  "CREATE INDEX file_events_pid ON file_events(pid, time_ns)");
+	CHECK_INT(q_int("PRAGMA user_version", NULL), 2);
 	CHECK_INT(store__last_seq(st, "0a1b", &last, err, sizeof(err)), 0);
 	CHECK_INT(last, 7);
 	CHECK_INT(insert(st, "0a1b", 7, 7, &b, &r), 0);
