@@ -13,6 +13,9 @@ on), `vigil collector`, SQLite read back with `vigil query --sql`.
 - collector down under load (60 s; 15 s under the sanitizers, where the
   same code runs 5x slower): every event the agent wrote while it was down
   is stored after it returns; the agent said Collector Disconnected.
+- key rotation (`vigil enroll --rotate`) with batches signed and encrypted
+  under the old key still in the spool: they are decrypted and accepted
+  (key 1), the new ones are signed with key 2, nothing is lost or rejected.
 - a flipped bit in a spooled record: AES-GCM refuses it, the agent reports
   Events Dropped (spool_corrupt), the other records are delivered, and
   delivered + reported lost = written, exactly."""
@@ -30,7 +33,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vigil_harness import (Checker, finish, guarded, main_wrapper, name, proc,  # noqa: E402
-                           system)
+                           system, vigil_bin)
 from test_ship import DROP_REASONS_SHIP, Site, agent_for, drops, wait_until  # noqa: E402
 
 SAN = "/san/" in os.environ.get("VIGIL_BIN", "")
@@ -259,7 +262,47 @@ def collector_outage(c):
         site.cleanup(c)
 
 
-SPOOL_HEADER = 40	# src/ship/spool.c: the record header, then ciphertext and tag
+def key_rotation(c):
+    site = Site("rotate")
+    try:
+        pki, _ = site.pki()
+        site.write_config(pki, pki)
+        site.enroll()
+        marker = "vigil-rotate-" + uuid.uuid4().hex[:12]
+        with agent_for(site, "faults-rotate-1") as agent:	# no collector yet
+            with Workload(site.tmp, marker):
+                wait_until(lambda: len(site.spooled()) >= 3, 20)
+        agent.check_output(c)
+        spooled = site.spooled()
+        c.check(len(spooled) >= 3, "batches under key 1 wait in the spool (%d)" % len(spooled))
+        out = subprocess.run([vigil_bin(), "enroll", "--config", site.config, "--rotate"],
+                             capture_output=True, text=True, timeout=30)
+        c.eq(out.returncode, 0, "vigil enroll --rotate: %s%s" % (out.stdout, out.stderr))
+        site.start_collector()
+        with agent_for(site, "faults-rotate-2") as agent2:
+            with Workload(site.tmp, marker):
+                ok = wait_until(lambda: not site.spooled() and
+                                any(s > max(spooled) for s in site.batches()), 20)
+        agent2.check_output(c)
+        c.check(ok, "the spool drained after the rotation (left %s)" % site.spooled())
+        keys = {r["seq"]: r["key_id"] for r in site.sql("SELECT seq, key_id FROM batches")}
+        c.check(all(keys.get(s) == 1 for s in spooled),
+                "the batches spooled before the rotation were stored, signed with key 1 (%s)"
+                % {s: keys.get(s) for s in spooled})
+        newer = [k for s, k in keys.items() if s > max(spooled)]
+        c.check(newer and all(k == 2 for k in newer),
+                "batches made after the rotation are signed with key 2 (%s)" % sorted(set(newer)))
+        c.eq(site.rejections(), [], "rotation: nothing rejected")
+        c.eq(drops(agent2.events, agent2.stderr_text()), {}, "rotation: nothing dropped")
+        check_exact(c, site, [e["message_header"]["message_id"] for e in
+                              agent.events + agent2.events], "rotation")
+        agent.cleanup(c)
+        agent2.cleanup(c)
+    finally:
+        site.cleanup(c)
+
+
+SPOOL_HEADER = 40	# src/ship/spool.h SPOOL_HEADER_LEN: the record header, then ciphertext and tag
 
 
 def spool_tamper(c):
@@ -317,7 +360,7 @@ def main():
     checkers = []
     for title, fn in (("exactly once", exactly_once), ("kill -9 x%d" % KILL_CYCLES, kill_cycles),
                       ("collector down %d s" % OUTAGE_S, collector_outage),
-                      ("spool tamper", spool_tamper)):
+                      ("key rotation", key_rotation), ("spool tamper", spool_tamper)):
         c = Checker("faults: " + title)
         t = time.monotonic()
         guarded(c, fn, c)
