@@ -731,8 +731,10 @@ static void test_reopen(void)
 
 		CHECK_INT(sqlite3_open(dbpath, &rw), SQLITE_OK);
 		CHECK_INT(sqlite3_exec(rw, "CREATE INDEX file_events_user ON file_events(user);"
-				       "DROP INDEX file_events_pid;"
-				       "CREATE INDEX file_events_pid ON file_events(pid)", NULL,
+				       "CREATE INDEX file_events_pid ON file_events(pid);"
+				       "DROP INDEX file_events_process_name;"
+				       "CREATE INDEX file_events_process_name ON "
+				       "file_events(process_name)", NULL,
 				       NULL, NULL), SQLITE_OK);
 		sqlite3_close(rw);
 	}
@@ -741,8 +743,11 @@ static void test_reopen(void)
 		return;
 	CHECK_INT(q_int("SELECT count(*) FROM sqlite_schema WHERE name = 'file_events_user'", NULL),
 		  0);
-	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'file_events_pid'", NULL),
-		  "CREATE INDEX file_events_pid ON file_events(pid, time_ns)");
+	CHECK_INT(q_int("SELECT count(*) FROM sqlite_schema WHERE name = 'file_events_pid'", NULL),
+		  0);
+	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'file_events_process_name'",
+			 NULL), "CREATE INDEX file_events_process_name ON file_events(process_name, "
+		  "time_ns)");
 	CHECK_INT(q_int("PRAGMA user_version", NULL), 2);
 	CHECK_INT(store__last_seq(st, "0a1b", &last, err, sizeof(err)), 0);
 	CHECK_INT(last, 7);
