@@ -746,8 +746,8 @@ static void test_reopen(void)
 	CHECK_INT(q_int("SELECT count(*) FROM sqlite_schema WHERE name = 'file_events_pid'", NULL),
 		  0);
 	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'file_events_process_name'",
-			 NULL), "CREATE INDEX file_events_process_name ON file_events(process_name, "
-		  "time_ns)");
+			 NULL),
+		  "CREATE INDEX file_events_process_name ON file_events(process_name, time_ns)");
 	CHECK_INT(q_int("PRAGMA user_version", NULL), 2);
 	CHECK_INT(store__last_seq(st, "0a1b", &last, err, sizeof(err)), 0);
 	CHECK_INT(last, 7);
