@@ -34,7 +34,7 @@ enum collector_reason {
 	COLLECTOR_R_UNKNOWN_KEY,	/* the device has no such key_id */
 	COLLECTOR_R_DEVICE_MISMATCH,	/* batch device != HELLO device */
 	COLLECTOR_R_REPLAY,		/* seq <= last stored, not an identical re-delivery
-					 * (the store counts it as "stale") */
+					 * (STORE_STALE; the store counts it) */
 	COLLECTOR_R_REPLAY_CONFLICT,	/* another batch is stored under this seq */
 	COLLECTOR_R_INTERNAL,		/* never in an ACK: the batch could not be judged,
 					 * ERROR + close, the agent retries */
@@ -47,8 +47,8 @@ _Static_assert((int)BATCH_ERROR_MAX <= (int)COLLECTOR_R_UNKNOWN_DEVICE,
 /* The name of an ACK reason: batch_error_name() for 0..BATCH_ERROR_MAX-1,
  * "unknown_device", "unknown_key", "device_mismatch", "replay",
  * "replay_conflict", "internal"; "unknown" otherwise. The rejection
- * counters in the store use the same names (but "stale" for replay: the
- * store counts those itself). */
+ * counters in the store use the same names (replay and replay_conflict
+ * are counted by the store itself). */
 const char *collector_reason_name(unsigned reason);
 
 /* Connections whose first rejection is remembered (so it is logged once). */

@@ -54,7 +54,8 @@ enum store_status {
 	STORE_STATUS_MAX
 };
 
-/* "stored", "duplicate", "replay_conflict", "stale". */
+/* "stored", "duplicate", "replay_conflict", "replay" (STORE_STALE: the
+ * collector's ACK reason for it, so counters and agents' logs agree). */
 const char *store_status_name(enum store_status s);
 
 struct store_result {

@@ -114,7 +114,7 @@ static const char *const status_names[STORE_STATUS_MAX] = {
 	[STORE_STORED] = "stored",
 	[STORE_DUPLICATE] = "duplicate",
 	[STORE_REPLAY_CONFLICT] = "replay_conflict",
-	[STORE_STALE] = "stale",
+	[STORE_STALE] = "replay",	/* the name the collector ACKs it with */
 };
 
 const char *store_status_name(enum store_status s)

@@ -391,7 +391,7 @@ def pipeline(c, tool, tmp, pki):
     c.eq(rc, 0, "vigil stats --json exit code")
     rej = {r["reason"]: r["count"] for r in json_lines(out) if r.get("kind") == "rejection"}
     for reason, n in (("bad_hmac", 2), ("events_hash", 1), ("malformed", 1), ("unknown_key", 1),
-                      ("unknown_device", 1), ("device_mismatch", 1), ("stale", 1),
+                      ("unknown_device", 1), ("device_mismatch", 1), ("replay", 1),
                       ("replay_conflict", 1), ("frame_too_big", 1), ("truncated", 1),
                       ("not_tls", 1), ("tls_version", 1)):
         c.eq(rej.get(reason), n, "vigil stats: rejection %s counted" % reason)

@@ -208,12 +208,12 @@ static void test_batches(void)
 	CHECK_INT(q_int("SELECT lost_seqs FROM devices WHERE device_id = ?1", id), 1);
 	CHECK_INT(q_int("SELECT count(*) FROM raw_events", NULL), 8);
 
-	/* seq 2 now is older than the last stored: a replay ("stale" counter) */
+	/* seq 2 now is older than the last stored: a replay */
 	lines(&l, 300, 1);
 	seal(&b2, id, dev->cur.key_id, key, 2, &l);
 	CHECK_INT(handle(id, ++conn, &b2), 0);
 	expect_reject("replay", COLLECTOR_R_REPLAY, 2);
-	CHECK_INT(rejections("stale"), 1);
+	CHECK_INT(rejections("replay"), 1);
 	CHECK_INT(q_int("SELECT count(*) FROM raw_events", NULL), 8);
 
 	/* forged HMAC (last byte), then a flipped body bit */
