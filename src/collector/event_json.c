@@ -17,6 +17,7 @@
 
 #include "collector/event_json.h"
 #include "lib/err.h"
+#include "lib/utf8.h"
 
 #define EJ_PATH_MAX 1024	/* bytes of one path */
 #define EJ_INDEX_MAX 1000000u	/* largest [N] */
@@ -364,37 +365,6 @@ static int bad(struct event_json *ej, const unsigned char *s, const unsigned cha
 	return -EBADMSG;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629), or 0. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (p[0] == 0xed)
-			hi = 0x9f;	/* UTF-16 surrogates */
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (p[0] == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
-}
-
 static int hex_digit(unsigned char c)
 {
 	if (c >= '0' && c <= '9')
@@ -446,7 +416,7 @@ static const unsigned char *scan_string(struct event_json *ej, const unsigned ch
 			continue;
 		}
 		if (c >= 0x80) {
-			n = utf8_len(p, (size_t)(end - p));
+			n = utf8_seq_len(p, (size_t)(end - p));
 			if (!n) {
 				bad(ej, s, p, "invalid UTF-8 in a string");
 				return NULL;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "enrich/dns.h"
+#include "lib/utf8.h"
 #include "model/fields.h"
 #include "output/json.h"
 
@@ -19,38 +20,6 @@ static void buf_restore(struct buf *b, size_t len, bool toobig)
 	if (b->data)
 		b->data[len] = '\0';
 	b->toobig = toobig;
-}
-
-/* Length of the well-formed UTF-8 sequence at p (RFC 3629 table 3-7), or 0
- * when p[0] does not start one within avail bytes. */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-	unsigned char lo = 0x80, hi = 0xbf;
-	size_t n;
-
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		n = 2;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		n = 3;
-		if (p[0] == 0xe0)
-			lo = 0xa0;	/* overlong */
-		else if (p[0] == 0xed)
-			hi = 0x9f;	/* UTF-16 surrogates */
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		n = 4;
-		if (p[0] == 0xf0)
-			lo = 0x90;	/* overlong */
-		else if (p[0] == 0xf4)
-			hi = 0x8f;	/* above U+10FFFF */
-	} else {
-		return 0;
-	}
-	if (avail < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-	return n;
 }
 
 /* The inside of a JSON string, without quotes. Runs of bytes that need no
