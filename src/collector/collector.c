@@ -357,8 +357,10 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 		c->failed++;
 		goto out;
 	}
-	ret = store__insert_batch(c->st, &meta, sha, c->lines.data, c->lines.len, &res, err,
-				  sizeof(err));
+	/* The body as sent is stored once, each raw row pointing into it. */
+	ret = store__insert_batch_body(c->st, &meta, sha, c->lines.data, c->lines.len,
+				       p + BATCH_HEADER_LEN, meta.body_len, &res, err,
+				       sizeof(err));
 	if (ret) {
 		log_warnx("collector: %s device %s: batch seq %" PRIu64 " not stored: %s", ci->peer,
 			  ci->device_id, meta.seq, err);

@@ -7,7 +7,11 @@
  *    bytes, time received: what makes a re-sent batch a DUPLICATE instead of
  *    new rows, and a different batch under a stored seq a REPLAY_CONFLICT.
  *  - devices: last seq, first/last seen and counters (gaps = possible loss).
- *  - raw_events: every event's JSON line, for raw_ttl_s.
+ *  - raw_events: every event's head columns and JSON line, for raw_ttl_s.
+ *    A batch stored with its body (store__insert_batch_body) keeps the body
+ *    once, as the agent sent it (raw_batches); its rows hold where their
+ *    line is in it, and their json column reads it back (SQLite: the
+ *    function vigil_raw_json, on every connection the store opens).
  *  - typed tables (collector/routes.h): the fields as columns, for
  *    typed_ttl_s; then appended to archive_dir/YYYY-MM-DD/<table>.jsonl.zst
  *    before they are deleted; archive days older than archive_ttl_s removed.
@@ -73,6 +77,7 @@ struct store_retention {
 	uint64_t typed_archived;	/* rows written to the archive (then deleted) */
 	uint64_t typed_deleted;
 	uint64_t batches_deleted;
+	uint64_t raw_batches_deleted;	/* stored bodies whose every row expired */
 	uint32_t archive_days_removed;
 	bool more;			/* stopped at retention_max_chunks: call again */
 };
@@ -83,9 +88,11 @@ struct store_ops {
 	const char *name;
 	int (*open)(struct store *st, char *err, size_t errlen);
 	void (*close)(struct store *st);
+	/* body NULL: the lines are stored as text */
 	int (*insert_batch)(struct store *st, const struct batch_meta *meta,
 			    const uint8_t batch_sha256[32], const char *lines, size_t len,
-			    struct store_result *res, char *err, size_t errlen);
+			    const void *body, size_t body_len, struct store_result *res,
+			    char *err, size_t errlen);
 	int (*last_seq)(struct store *st, const char *device_id, uint64_t *seq, char *err,
 			size_t errlen);
 	int (*retention)(struct store *st, uint64_t now_ns, struct store_retention *rep,
@@ -143,6 +150,16 @@ void store__close(struct store *st);
 int store__insert_batch(struct store *st, const struct batch_meta *meta,
 			const uint8_t batch_sha256[32], const char *lines, size_t len,
 			struct store_result *res, char *err, size_t errlen);
+/* store__insert_batch, keeping the batch's body (the bytes after its header,
+ * meta->body_len of them, zstd when meta->flags has BATCH_FLAG_ZSTD, else
+ * the lines as they are) once instead of each line's text: lines must be
+ * exactly what batch_open gave for it (len == meta->raw_len), so an event's
+ * line is found again at its offset. Copies body; the caller keeps it.
+ * Same returns as store__insert_batch; -EINVAL when the lengths disagree. */
+int store__insert_batch_body(struct store *st, const struct batch_meta *meta,
+			     const uint8_t batch_sha256[32], const char *lines, size_t len,
+			     const void *body, size_t body_len, struct store_result *res,
+			     char *err, size_t errlen);
 /* The highest seq stored for device_id; 0 when the device has none. */
 int store__last_seq(struct store *st, const char *device_id, uint64_t *seq, char *err,
 		    size_t errlen);
@@ -173,5 +190,29 @@ int store__stats(struct store *st, enum query_format fmt, FILE *out, char *err, 
  * (which index serves which filter), for "vigil query --explain". */
 int store__explain(struct store *st, const struct query_filter *f, FILE *out, char *err,
 		   size_t errlen);
+
+/* The raw-body reader of the SQLite backend (what raw_events.json needs),
+ * for a connection the store did not open (tests, tools): registers
+ * vigil_raw_json(device_id, seq, offset, length) on db. It decompresses a
+ * body at most STORE_RAW_BODY_MAX bytes long and keeps the last
+ * STORE_RAW_CACHE_ENTRIES of them (STORE_RAW_CACHE_BYTES at most), so a
+ * query over one batch's rows decompresses it once. A body that does not
+ * decompress to its raw_len, or an offset outside it, is an SQL error for
+ * that row. Returns 0 or a negative errno. */
+#define STORE_RAW_BODY_MAX (64u << 20)
+#define STORE_RAW_CACHE_ENTRIES 4u
+#define STORE_RAW_CACHE_BYTES (96u << 20)
+struct sqlite3;
+int store_sqlite__add_functions(struct sqlite3 *db, char *err, size_t errlen);
+
+struct store_raw_cache_stats {
+	uint64_t decompressions;	/* bodies decompressed (cache misses) */
+	uint64_t evictions;
+	uint32_t entries;		/* bodies held now */
+	uint64_t bytes;			/* their decompressed bytes */
+};
+/* The reader's counters on the store's read-only connection (the one
+ * store__query and store__sql use); zeros before its first query. */
+int store__raw_cache_stats(struct store *st, struct store_raw_cache_stats *out);
 
 #endif

@@ -295,6 +295,7 @@ static void test_stats(struct store *st)
 		sqlite3_stmt *s;
 
 		sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL);
+		store_sqlite__add_functions(db, NULL, 0);
 		sqlite3_prepare_v2(db, "SELECT sum(length(json) + 1) FROM raw_events WHERE "
 				   "name = 'File Opened'", -1, &s, NULL);
 		if (sqlite3_step(s) == SQLITE_ROW)
