@@ -145,6 +145,21 @@ static void test_read_back(void)
 	CHECK_INT(put_batch(st, 2, 200, 7, EV_T0, true, &lines, &r), 0);
 	CHECK_INT(r.events_stored, 7);
 	check_lines(db, 2, &lines, 7);
+	/* Typed rows (16 to an INSERT, the last ones one by one): one per raw
+	 * row, with its values. */
+	{
+		sqlite3_stmt *s;
+
+		CHECK_INT(sqlite3_prepare_v2(db, "SELECT count(*), sum(f.time_ns = r.time_ns AND"
+					     " f.host = r.host AND f.name = r.name AND f.severity ="
+					     " r.severity AND f.process_name = 'bash' AND f.pid ="
+					     " 1337) FROM file_events f JOIN raw_events r USING"
+					     " (device_id, message_id)", -1, &s, NULL), SQLITE_OK);
+		CHECK_INT(sqlite3_step(s), SQLITE_ROW);
+		CHECK_INT(sqlite3_column_int(s, 0), 57);
+		CHECK_INT(sqlite3_column_int(s, 1), 57);
+		sqlite3_finalize(s);
+	}
 	/* A re-sent batch: a duplicate, nothing stored twice. */
 	CHECK_INT(put_batch(st, 2, 200, 7, EV_T0, true, &lines, &r), 0);
 	CHECK_INT(r.status, STORE_DUPLICATE);
