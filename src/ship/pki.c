@@ -126,48 +126,49 @@ static void free_file(char *b)
 		OPENSSL_clear_free(b, PEM_FILE_MAX);
 }
 
-/* NULL when absent or unparsable (to be made anew); *rc < 0 for errors that
- * must stop us (a key with loose permissions, I/O). */
-static X509 *load_cert(struct pki *p, const char *name, int *rc)
+/* The PEM object in file name, parsed by parse; NULL when absent or
+ * unparsable (to be made anew); *rc < 0 for errors that must stop us (a key
+ * with loose permissions, I/O). secret: a key file (mode checked). */
+static void *load_pem(struct pki *p, const char *name, bool secret, void *(*parse)(BIO *),
+		      int *rc)
 {
-	X509 *x = NULL;
+	void *obj = NULL;
 	char *b = NULL;
-	size_t len;
+	size_t len = 0;
 	BIO *bio;
 
-	*rc = read_file(p, name, false, &b, &len);
+	*rc = read_file(p, name, secret, &b, &len);
 	if (*rc == -ENOENT || *rc == -EFBIG || *rc == -EINVAL)
 		*rc = 0;
 	if (*rc || !b)
 		return NULL;
 	bio = BIO_new_mem_buf(b, (int)len);
 	if (bio)
-		x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		obj = parse(bio);
 	BIO_free(bio);
 	free_file(b);
 	ERR_clear_error();
-	return x;
+	return obj;
+}
+
+static void *parse_cert(BIO *bio)
+{
+	return PEM_read_bio_X509(bio, NULL, NULL, NULL);
+}
+
+static void *parse_key(BIO *bio)
+{
+	return PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+}
+
+static X509 *load_cert(struct pki *p, const char *name, int *rc)
+{
+	return load_pem(p, name, false, parse_cert, rc);
 }
 
 static EVP_PKEY *load_key(struct pki *p, const char *name, int *rc)
 {
-	EVP_PKEY *k = NULL;
-	char *b = NULL;
-	size_t len;
-	BIO *bio;
-
-	*rc = read_file(p, name, true, &b, &len);
-	if (*rc == -ENOENT || *rc == -EFBIG || *rc == -EINVAL)
-		*rc = 0;
-	if (*rc || !b)
-		return NULL;
-	bio = BIO_new_mem_buf(b, (int)len);
-	if (bio)
-		k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-	BIO_free(bio);
-	free_file(b);
-	ERR_clear_error();
-	return k;
+	return load_pem(p, name, true, parse_key, rc);
 }
 
 static int write_all(int fd, const char *b, size_t n)
