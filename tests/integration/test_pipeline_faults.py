@@ -215,7 +215,14 @@ def kill_cycles(c):
                 "kills left batches in the spool to resend (%d)" % len(spooled_after_kill))
         ids = stored_ids(site)
         c.eq(len(ids), len(set(ids)), "kill -9: no event stored twice (%d stored)" % len(ids))
-        c.eq(site.rejections(), [], "kill -9: nothing rejected (no seq reused, no replay)")
+        # A kill in the middle of a write leaves the collector a frame cut short:
+        # that is "truncated" (the peer closed mid-frame), at most once per kill.
+        # Anything else (replay, seq reuse, a bad HMAC) would be the agent's fault.
+        rejected = site.rejections()
+        cut = sum(n for r, n in rejected if r == "truncated")
+        c.check(cut <= KILL_CYCLES, "kill -9: at most one frame cut short per kill (%d)" % cut)
+        c.eq([r for r in rejected if r[0] != "truncated"], [],
+             "kill -9: nothing else rejected (no seq reused, no replay)")
     finally:
         site.cleanup(c)
 
