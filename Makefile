@@ -19,7 +19,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 $(WARN) $(SANFLAGS) -D_GNU_SOURCE -DVIGIL_VERSION='"$(VERSION)"'
 INCLUDES := -I.output/gen -Isrc
-LDLIBS := -lbpf -lelf -lz -lyaml -lssl -lcrypto -lzstd -lsqlite3 -lcap -lpthread
+LDLIBS := -lbpf -lelf -lz -lyaml -lssl -lcrypto -lzstd -lsqlite3 -lxxhash -lcap -lpthread
 LDFLAGS += $(SANFLAGS)
 
 BPF_SRC := $(wildcard src/sources/ebpf/*.bpf.c)

@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh build|test|bench
 set -eu
 build="make gcc clang llvm pkg-config bpftool libbpf-dev libelf-dev zlib1g-dev
-       libyaml-dev libssl-dev libzstd-dev libsqlite3-dev libcap-dev"
+       libyaml-dev libssl-dev libzstd-dev libsqlite3-dev libcap-dev libxxhash-dev"
 test="$build python3 python3-jsonschema libclang-rt-14-dev"
 bench="$test auditd bpftrace libbpf-tools"
 case "${1:-build}" in

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ship/blocks.h"
 #include "agent/pipeline.h"
 #include "enrich/container.h"
 #include "enrich/hash.h"
@@ -97,16 +98,23 @@ uint64_t pipeline__boot_to_real(const struct pipeline *pl, uint64_t boot_ns)
 
 static void emit(struct pipeline *pl, struct event *ev)
 {
+	struct line_blocks bl;
 	int err;
 
 	buf__reset(&pl->line);
-	err = json__write_event(&pl->line, ev, pl->octx);
+	err = json__write_event_blocks(&pl->line, ev, pl->octx, &bl);
 	if (err) {
 		pipeline__count_drop(pl, err == -E2BIG ? "event_too_large" : "serialize_error", 1);
 		return;
 	}
-	for (unsigned i = 0; i < pl->nsinks; i++)
-		pl->sinks[i]->ops->write(pl->sinks[i], pl->line.data, pl->line.len);
+	for (unsigned i = 0; i < pl->nsinks; i++) {
+		struct sink *s = pl->sinks[i];
+
+		if (s->ops->write_blocks)
+			s->ops->write_blocks(s, pl->line.data, pl->line.len, &bl);
+		else
+			s->ops->write(s, pl->line.data, pl->line.len);
+	}
 	pl->events_written++;
 }
 

@@ -38,6 +38,7 @@
 #include "collector/store.h"
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "ship/blocks.h"
 
 /* Tuning, measured with bench/storebench.c (100k events of 4.5 KB, batches
  * of 1000, on the 2-core test VM; CPU per event on tmpfs | events/s on disk):
@@ -452,7 +453,8 @@ static const char schema_sql[] =
 	" vigil_raw_json(device_id, seq, line_off, line_len))) VIRTUAL,"
 	" UNIQUE (device_id, message_id));"
 	"CREATE INDEX IF NOT EXISTS raw_events_time ON raw_events(time_ns);"
-	/* Bodies as the agent sent them (flags 1: zstd, 0: the lines); kept
+	/* Bodies as the agent sent them (flags: 1 zstd, 2 shared blocks, as in
+	 * the batch header; 0: the lines); kept
 	 * until the newest of their rows expires (max_time_ns). */
 	"CREATE TABLE IF NOT EXISTS raw_batches ("
 	" id INTEGER PRIMARY KEY, device_id TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -792,7 +794,8 @@ static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device
 		int64_t flags = sqlite3_column_int64(s, 1), raw_len = sqlite3_column_int64(s, 2);
 		char *p = NULL;
 
-		if (raw_len <= 0 || raw_len > STORE_RAW_BODY_MAX || (flags & ~1) != 0)
+		if (raw_len <= 0 || raw_len > STORE_RAW_BODY_MAX ||
+		    (flags & ~(int64_t)(BATCH_FLAG_ZSTD | BATCH_FLAG_BLOCKS)) != 0)
 			why = "vigil_raw_json: the stored batch has a bad length or flags";
 		else if (!(p = malloc((size_t)raw_len)))
 			why = "vigil_raw_json: out of memory";
@@ -805,6 +808,21 @@ static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device
 			why = "vigil_raw_json: the stored batch body is not raw_len bytes";
 		} else {
 			memcpy(p, body, blen);
+		}
+		if (!why && (flags & BATCH_FLAG_BLOCKS)) {
+			/* Offsets are into the lines as batch_open expanded them. */
+			struct buf x;
+
+			buf__init(&x, STORE_RAW_BODY_MAX);
+			if (blocks_expand(p, (size_t)raw_len, BLOCKS_ANY_EVENTS, STORE_RAW_BODY_MAX,
+					  &x, NULL, 0)) {
+				why = "vigil_raw_json: the stored batch body does not expand";
+				buf__free(&x);
+			} else {
+				free(p);
+				p = x.data;
+				raw_len = (int64_t)x.len;
+			}
 		}
 		if (why) {
 			free(p);
@@ -1463,10 +1481,13 @@ static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 	ret = meta_check(meta, err, errlen);
 	if (ret)
 		return ret;
-	if (body && (len != meta->raw_len || body_len != meta->body_len ||
+	/* With shared blocks, lines are the body expanded (longer than
+	 * raw_len); raw_load expands it the same way to find them again. */
+	if (body && (body_len != meta->body_len ||
 		     len > STORE_RAW_BODY_MAX || body_len > STORE_RAW_BODY_MAX ||
-		     (meta->flags & ~BATCH_FLAG_ZSTD) ||
-		     (!(meta->flags & BATCH_FLAG_ZSTD) && body_len != len)))
+		     (meta->flags & ~(BATCH_FLAG_ZSTD | BATCH_FLAG_BLOCKS)) ||
+		     (!(meta->flags & BATCH_FLAG_BLOCKS) && len != meta->raw_len) ||
+		     (!(meta->flags & BATCH_FLAG_ZSTD) && body_len != meta->raw_len)))
 		return err_fail(-EINVAL, err, errlen, "store: batch body of %zu bytes (%zu "
 				"uncompressed, flags %#x) does not match its header (%u, %u)",
 				body_len, len, meta->flags, meta->body_len, meta->raw_len);
@@ -1537,8 +1558,9 @@ static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 	if (body && res->events_stored) {
 		sqlite3_bind_text(q->body_put, 1, meta->device_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(q->body_put, 2, (int64_t)meta->seq);
-		sqlite3_bind_int(q->body_put, 3, (meta->flags & BATCH_FLAG_ZSTD) ? 1 : 0);
-		sqlite3_bind_int64(q->body_put, 4, (int64_t)len);
+		sqlite3_bind_int(q->body_put, 3,
+				 (int)(meta->flags & (BATCH_FLAG_ZSTD | BATCH_FLAG_BLOCKS)));
+		sqlite3_bind_int64(q->body_put, 4, (int64_t)meta->raw_len);
 		sqlite3_bind_int64(q->body_put, 5, q->max_time_ns);
 		sqlite3_bind_blob64(q->body_put, 6, body, body_len, SQLITE_STATIC);
 		ret = step_done(q->db, q->body_put, "storing the batch body", err, errlen);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ship/blocks.h"
 #include "enrich/dns.h"
 #include "lib/utf8.h"
 #include "model/fields.h"
@@ -928,6 +929,16 @@ static void jw_dns(struct jw *w, const struct dns_op *op)
 	jw_raw(w, "}", 1);
 }
 
+/* Records a process block's place in the line for the shipper, which
+ * sends each distinct block once per batch (ship/blocks.h). */
+static void block_span(struct line_blocks *bl, size_t off, size_t len)
+{
+	if (bl && bl->n < BLOCKS_MAX_SPANS && off <= UINT32_MAX && len <= UINT32_MAX) {
+		bl->off[bl->n] = (uint32_t)off;
+		bl->len[bl->n++] = (uint32_t)len;
+	}
+}
+
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns)
 {
 	size_t start = out->len;
@@ -942,6 +953,12 @@ int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to
 
 int json__write_event(struct buf *out, const struct event *ev, struct output_ctx *ctx)
 {
+	return json__write_event_blocks(out, ev, ctx, NULL);
+}
+
+int json__write_event_blocks(struct buf *out, const struct event *ev, struct output_ctx *ctx,
+			     struct line_blocks *bl)
+{
 	const struct event_type_info *ti = event_type__info(ev->type);
 	size_t start = out->len;
 	bool toobig = out->toobig;
@@ -949,6 +966,8 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 	bool is_process, is_thread;
 	int n = 0;
 
+	if (bl)
+		bl->n = 0;
 	if (!ti)
 		return -EINVAL;
 	is_process = strcmp(ti->family, "process") == 0;
@@ -998,10 +1017,16 @@ int json__write_event(struct buf *out, const struct event *ev, struct output_ctx
 		jw_system(&w, ev);
 	} else if (ev->proc) {
 		/* Families without a writer of their own still say who did it. */
+		size_t at;
+
 		jw_key(&w, &n, "process_details");
+		at = out->len;
 		jw_proc(&w, ev->proc, ctx->boot_to_real_ns);
+		block_span(bl, at - start, out->len - at);
 		jw_key(&w, &n, "parent_process_details");
+		at = out->len;
 		jw_proc(&w, ev->parent, ctx->boot_to_real_ns);
+		block_span(bl, at - start, out->len - at);
 	}
 	if (ev->type == EVT_PROCESS_TERMINATED) {
 		jw_key(&w, &n, "exit_details");

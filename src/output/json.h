@@ -11,6 +11,8 @@
 #include "model/event.h"
 #include "output/host.h"
 
+struct line_blocks;
+
 /* "YYYY-MM-DDTHH:MM:SS.nnnnnnnnn+00:00" and its NUL. */
 #define JSON_TIME_LEN 36
 
@@ -41,5 +43,9 @@ const char *json__signal_name(int sig, char *tmp, size_t tmplen);
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns);
 
 int json__write_event(struct buf *out, const struct event *ev, struct output_ctx *ctx);
+/* The same, and where in the line its process and parent blocks are (for
+ * the shipper's shared blocks); bl->n is 0 for events without them. */
+int json__write_event_blocks(struct buf *out, const struct event *ev, struct output_ctx *ctx,
+			     struct line_blocks *bl);
 
 #endif

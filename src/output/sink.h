@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct sink;
+struct line_blocks;
 
 struct sink_ops {
 	const char *name;	/* "stdout", "file", "ship" */
@@ -17,6 +18,10 @@ struct sink_ops {
 	 * Returns 0, or a negative errno when the line was lost (counted in
 	 * errors). A line is never split or interleaved with another. */
 	int (*write)(struct sink *s, const char *line, size_t len);
+	/* The same, told where the line's process blocks are (ship/blocks.h);
+	 * NULL: write is called instead. */
+	int (*write_blocks)(struct sink *s, const char *line, size_t len,
+			    const struct line_blocks *bl);
 	/* Pushes queued lines out. Call at the end of every event-loop pass:
 	 * sinks buffer. Returns 0, -EAGAIN when the consumer is slow and lines
 	 * are still queued (they are kept), or a negative errno. May be NULL. */

@@ -11,15 +11,21 @@
 #include "output/sink.h"
 #include "ship/shipper.h"
 
-static int ship_write(struct sink *s, const char *line, size_t len)
+static int ship_write_blocks(struct sink *s, const char *line, size_t len,
+			     const struct line_blocks *bl)
 {
-	int rc = s->priv ? shipper__add_line(s->priv, line, len) : -EBADF;
+	int rc = s->priv ? shipper__add_line_blocks(s->priv, line, len, bl) : -EBADF;
 
 	if (rc)
 		s->errors++;
 	else
 		s->written++;
 	return rc;
+}
+
+static int ship_write(struct sink *s, const char *line, size_t len)
+{
+	return ship_write_blocks(s, line, len, NULL);
 }
 
 static void ship_close(struct sink *s)
@@ -30,6 +36,7 @@ static void ship_close(struct sink *s)
 static const struct sink_ops ship_ops = {
 	.name = "ship",
 	.write = ship_write,
+	.write_blocks = ship_write_blocks,
 	.close = ship_close,
 };
 

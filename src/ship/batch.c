@@ -16,6 +16,7 @@
 
 #include "lib/err.h"
 #include "ship/batch.h"
+#include "ship/blocks.h"
 
 /* Header field offsets; docs/pipeline.md has the same table. */
 #define OFF_MAGIC 0
@@ -221,7 +222,9 @@ static bool all_zero(const uint8_t *p, size_t n)
 
 /* Counts lines; -1 if [p, p+n) is not one or more non-empty '\n'-terminated
  * lines (*bad_at: offset of the first offence) or has more than max. */
-static long count_lines(const char *p, size_t n, uint32_t max, size_t *bad_at)
+/* Lines, or with skip_defs the lines that do not start with '@' (a body
+ * with shared blocks: those are definitions). */
+static long count_lines(const char *p, size_t n, uint32_t max, bool skip_defs, size_t *bad_at)
 {
 	const char *s = p, *end = p + n, *nl;
 	long count = 0;
@@ -232,7 +235,8 @@ static long count_lines(const char *p, size_t n, uint32_t max, size_t *bad_at)
 			*bad_at = (size_t)(s - p);
 			return -1;
 		}
-		count++;
+		if (!skip_defs || *s != '@')
+			count++;
 		s = nl + 1;
 	}
 	if (count == 0)
@@ -290,6 +294,7 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 	uint8_t header[BATCH_HEADER_LEN], mac[BATCH_HMAC_LEN];
 	struct batch_tls *t;
 	size_t bound, clen, total, start = out->len, bad_at = 0;
+	uint32_t blocks;
 	uint8_t *body;
 	long count;
 	int ret;
@@ -316,7 +321,8 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 			len, BATCH_MAX_RAW_BYTES);
 		return -EINVAL;
 	}
-	count = count_lines(lines, len, BATCH_MAX_EVENTS, &bad_at);
+	blocks = meta->flags & BATCH_FLAG_BLOCKS;	/* the rest is an output */
+	count = count_lines(lines, len, BATCH_MAX_EVENTS, blocks, &bad_at);
 	if (count < 0) {
 		if (len == 0)
 			err_set(err, errlen, "batch: no lines to seal (an empty batch is not sent)");
@@ -368,7 +374,7 @@ int batch_seal(struct batch_meta *meta, const char *lines, size_t len, const uin
 	meta->event_count = (uint32_t)count;
 	meta->raw_len = (uint32_t)len;
 	meta->body_len = (uint32_t)clen;
-	meta->flags = BATCH_FLAG_ZSTD;
+	meta->flags = BATCH_FLAG_ZSTD | blocks;
 	/* The events hash covers the events as sent (the compressed body):
 	 * what is added, removed or altered in transit changes it just the
 	 * same, at a tenth of the bytes (sha256 of the lines was 1.6 of the
@@ -603,7 +609,16 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 		lines = body;
 	}
 
-	count = count_lines((const char *)lines, meta->raw_len, meta->event_count, &bad_at);
+	if (meta->flags & BATCH_FLAG_BLOCKS) {
+		ret = blocks_expand((const char *)lines, meta->raw_len, meta->event_count,
+				    lim->max_raw_bytes, out, err, errlen);
+		if (ret == -EBADMSG)
+			*why = BATCH_EVENT_COUNT;
+		else if (ret == -EMSGSIZE || ret == -E2BIG)
+			*why = BATCH_TOO_BIG;
+		goto out;
+	}
+	count = count_lines((const char *)lines, meta->raw_len, meta->event_count, false, &bad_at);
 	if (count < 0 || (uint64_t)count != meta->event_count) {
 		*why = BATCH_EVENT_COUNT;
 		if (count < 0)

@@ -28,7 +28,8 @@
 
 #define BATCH_FORMAT_VERSION 1
 #define BATCH_FLAG_ZSTD 0x1u
-#define BATCH_FLAGS_KNOWN BATCH_FLAG_ZSTD
+#define BATCH_FLAG_BLOCKS 0x2u	/* the lines share process blocks (ship/blocks.h) */
+#define BATCH_FLAGS_KNOWN (BATCH_FLAG_ZSTD | BATCH_FLAG_BLOCKS)
 
 #define BATCH_MAGIC "VGB1"
 #define BATCH_HEADER_LEN 176
@@ -48,7 +49,7 @@ struct batch_meta {
 	uint32_t key_id;		/* which device key signed it (rotation) */
 	uint64_t seq;			/* per device, strictly increasing, starts at 1 */
 	uint64_t created_ns;		/* CLOCK_REALTIME ns */
-	uint32_t event_count;		/* number of \n-terminated lines */
+	uint32_t event_count;		/* number of \n-terminated event lines */
 	uint32_t raw_len;		/* uncompressed bytes */
 	uint32_t body_len;		/* bytes of the body as sent */
 	uint32_t flags;
@@ -80,7 +81,9 @@ const char *batch_error_name(enum batch_error e);
 
 /* Seals lines [lines, lines+len): one or more non-empty lines, each ending in
  * '\n', at most BATCH_MAX_EVENTS of them and BATCH_MAX_RAW_BYTES in all.
- * in: meta->device_id, org_id, key_id, seq (>= 1), created_ns; out: the rest.
+ * in: meta->device_id, org_id, key_id, seq (>= 1), created_ns, and in flags
+ * BATCH_FLAG_BLOCKS when the lines are a body with shared blocks (its '@'
+ * lines are not counted as events; other flags are ignored); out: the rest.
  * Appends the sealed batch (header | body | hmac) to out, or nothing on error.
  * zstd_level is zstd's (1 fast .. 19; 3 its default).
  * Returns 0, -EINVAL (bad meta or lines), -EMSGSIZE (the sealed batch would
@@ -104,7 +107,10 @@ int batch_verify_hmac(const uint8_t *p, size_t n, const uint8_t key[32]);
  * decompresses the body into at most meta->raw_len bytes (never more is
  * allocated, whatever the zstd frame claims), checks the events hash and that
  * the result is exactly meta->event_count non-empty '\n'-terminated lines,
- * then appends the lines to out (nothing on error).
+ * then appends the lines to out (nothing on error). With BATCH_FLAG_BLOCKS
+ * the lines are expanded first (blocks_expand: every reference replaced by
+ * its block, at most lim->max_raw_bytes in all); a malformed definition or
+ * reference is BATCH_EVENT_COUNT (the lines are not what the header says).
  * Returns 0 or -EBADMSG with *why = BATCH_MALFORMED (meta does not match p),
  * BATCH_DECOMPRESS, BATCH_EVENTS_HASH or BATCH_EVENT_COUNT; -EMSGSIZE
  * (BATCH_TOO_BIG: over lim); -E2BIG (BATCH_TOO_BIG: out has no room);

@@ -1,7 +1,9 @@
 /* Batcher (batcher.h). Two slots: lines go to the current one; a line that
  * does not fit goes to the other (the carry) and marks the batch full; take
  * hands out the current slot and makes the other current. The taken bytes
- * are left in place, so they stay valid until the next call. */
+ * are left in place, so they stay valid until the next call. With shared
+ * blocks each slot's body is encoded as lines arrive (blocks.h), with a
+ * table of its own, so the carried line starts the next body's table. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,14 +12,14 @@
 #include "lib/err.h"
 #include "ship/batch.h"
 #include "ship/batcher.h"
-
-#define SLOT_MIN_ALLOC (64u << 10)
+#include "ship/blocks.h"
 
 struct slot {
-	char *data;
-	size_t len, alloc;
+	struct buf body;	/* what is sealed: the lines, or with blocks their encoding */
+	size_t plain;		/* the lines' own bytes (what the collector expands to) */
 	uint32_t lines;
 	uint64_t first_ms;	/* when its first line was added */
+	struct blocks_enc *enc;	/* with shared blocks, this body's table */
 };
 
 struct batcher {
@@ -26,6 +28,7 @@ struct batcher {
 	size_t max_bytes;
 	uint32_t max_lines;
 	uint32_t interval_ms;
+	bool share;
 	struct batcher_stats st;
 };
 
@@ -44,7 +47,29 @@ int batcher__new(struct batcher **out, size_t max_bytes, uint32_t max_lines,
 	b->max_bytes = max_bytes;
 	b->max_lines = max_lines;
 	b->interval_ms = interval_ms;
+	buf__init(&b->slots[0].body, max_bytes);
+	buf__init(&b->slots[1].body, max_bytes);
 	*out = b;
+	return 0;
+}
+
+int batcher__share_blocks(struct batcher *b)
+{
+	int ret;
+
+	if (b->share)
+		return 0;
+	if (b->st.lines)
+		return -EBUSY;
+	ret = blocks_enc__new(&b->slots[0].enc);
+	if (!ret)
+		ret = blocks_enc__new(&b->slots[1].enc);
+	if (ret) {
+		blocks_enc__free(b->slots[0].enc);
+		b->slots[0].enc = NULL;
+		return ret;
+	}
+	b->share = true;
 	return 0;
 }
 
@@ -52,8 +77,10 @@ void batcher__free(struct batcher *b)
 {
 	if (!b)
 		return;
-	free(b->slots[0].data);
-	free(b->slots[1].data);
+	for (unsigned i = 0; i < 2; i++) {
+		buf__free(&b->slots[i].body);
+		blocks_enc__free(b->slots[i].enc);
+	}
 	free(b);
 }
 
@@ -67,45 +94,42 @@ static struct slot *other(const struct batcher *b)
 	return (struct slot *)&b->slots[b->cur ^ 1];
 }
 
+static void slot_clear(struct slot *s)
+{
+	s->body.len = 0;
+	s->plain = 0;
+	s->lines = 0;
+	if (s->enc)
+		blocks_enc__reset(s->enc);
+}
+
 static bool is_full(const struct batcher *b)
 {
 	const struct slot *s = cur(b);
 
 	/* The smallest line is 2 bytes ("x\n"). */
-	return other(b)->lines > 0 || s->lines >= b->max_lines || b->max_bytes - s->len < 2;
+	return other(b)->lines > 0 || s->lines >= b->max_lines || b->max_bytes - s->plain < 2 ||
+	       b->max_bytes - s->body.len < 2;
 }
 
-/* Appends within max_bytes (the caller checked); grows by doubling. */
-static int slot_add(struct batcher *b, struct slot *s, const char *line, size_t len,
-		    uint64_t now_ms)
+/* Room for a line of len bytes that encodes to at most enc bytes. */
+static bool fits(const struct batcher *b, const struct slot *s, size_t len, size_t enc)
 {
-	size_t need = s->len + len, nalloc;
-	char *p;
-
-	if (need > s->alloc) {
-		nalloc = s->alloc ? s->alloc : SLOT_MIN_ALLOC;
-		while (nalloc < need)
-			nalloc *= 2;
-		if (nalloc > b->max_bytes)
-			nalloc = b->max_bytes;
-		p = realloc(s->data, nalloc);
-		if (!p)
-			return -ENOMEM;
-		s->data = p;
-		s->alloc = nalloc;
-	}
-	memcpy(s->data + s->len, line, len);
-	s->len += len;
-	if (s->lines++ == 0)
-		s->first_ms = now_ms;
-	b->st.lines++;
-	return 0;
+	return s->lines < b->max_lines && len <= b->max_bytes - s->plain &&
+	       enc <= b->max_bytes - s->body.len;
 }
 
 int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_ms, char *err,
 		 size_t errlen)
 {
+	return batcher__add_blocks(b, line, len, NULL, now_ms, err, errlen);
+}
+
+int batcher__add_blocks(struct batcher *b, const char *line, size_t len,
+			const struct line_blocks *bl, uint64_t now_ms, char *err, size_t errlen)
+{
 	struct slot *s = cur(b);
+	size_t enc;
 	int ret;
 
 	if (err && errlen)
@@ -124,26 +148,48 @@ int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_m
 			len, b->max_bytes);
 		return -E2BIG;
 	}
+	if (b->share && !blocks_line_ok(line, len)) {
+		/* The JSON writer never makes one: '@' starts a definition and
+		 * {"@": outside a string is a reference (blocks.h). */
+		b->st.invalid++;
+		err_set(err, errlen,
+			"batcher: a %zu-byte line starts with '@' or holds {\"@\": (reserved for "
+			"shared blocks); dropped", len);
+		return -EINVAL;
+	}
 	if (other(b)->lines > 0) {
 		b->st.busy++;
 		err_set(err, errlen,
 			"batcher: a full batch and the line after it wait to be taken; line dropped");
 		return -ENOSPC;
 	}
-	if (s->lines >= b->max_lines || len > b->max_bytes - s->len) {
+	if (!b->share || !bl || !bl->n)
+		bl = NULL;
+	enc = len + (bl ? BLOCKS_LINE_SLACK : 0);
+	if (!s->lines) {
+		slot_clear(s);	/* what take handed out from it is done with */
+	} else if (!fits(b, s, len, enc)) {
 		/* The line starts the next batch, in the other slot: free, as
 		 * what it held was taken before this call. A caller that takes
 		 * on every 1 never sees -ENOSPC, even when the carried line
 		 * fills a batch on its own. */
 		s = other(b);
-		s->len = 0;
-		s->lines = 0;
+		slot_clear(s);
 	}
-	ret = slot_add(b, s, line, len, now_ms);
+	if (bl && !fits(b, s, len, enc))
+		bl = NULL;	/* a line near max_bytes alone: sent whole */
+	if (b->share)
+		ret = blocks_enc__add(s->enc, &s->body, line, len, bl);
+	else
+		ret = buf__add(&s->body, line, len);
 	if (ret) {
 		err_set(err, errlen, "batcher: out of memory for a %zu-byte line", len);
-		return ret;
+		return -ENOMEM;
 	}
+	s->plain += len;
+	if (s->lines++ == 0)
+		s->first_ms = now_ms;
+	b->st.lines++;
 	return is_full(b) ? 1 : 0;
 }
 
@@ -175,21 +221,26 @@ uint64_t batcher__deadline(const struct batcher *b)
 const char *batcher__take(struct batcher *b, size_t *len, uint32_t *count)
 {
 	struct slot *s = cur(b);
-	const char *p;
 
 	*len = 0;
 	*count = 0;
 	if (s->lines == 0)
 		return NULL;
-	p = s->data;
-	*len = s->len;
+	*len = s->body.len;
 	*count = s->lines;
-	/* The bytes stay in place for the caller; only the counts reset. */
-	s->len = 0;
+	b->st.batches++;
+	b->st.plain_bytes += s->plain;
+	b->st.body_bytes += s->body.len;
+	/* The bytes stay in place for the caller: the slot is cleared (its
+	 * length and table) only when a line next goes into it. */
 	s->lines = 0;
 	b->cur ^= 1;
-	b->st.batches++;
-	return p;
+	return s->body.data;
+}
+
+uint32_t batcher__flags(const struct batcher *b)
+{
+	return b->share ? BATCH_FLAG_BLOCKS : 0;
 }
 
 void batcher__stats(const struct batcher *b, struct batcher_stats *st)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct line_blocks;
+
 struct batcher;
 
 struct batcher_stats {
@@ -17,6 +19,8 @@ struct batcher_stats {
 	uint64_t too_big;	/* refused: one line over max_bytes */
 	uint64_t invalid;	/* refused: empty or not '\n'-terminated */
 	uint64_t busy;		/* refused: added while full, before take */
+	uint64_t plain_bytes;	/* taken: the lines' own bytes */
+	uint64_t body_bytes;	/* taken: as encoded (= plain_bytes without shared blocks) */
 };
 
 /* max_bytes: 2 .. BATCH_MAX_RAW_BYTES; max_lines: 1 .. BATCH_MAX_EVENTS;
@@ -25,6 +29,11 @@ struct batcher_stats {
 int batcher__new(struct batcher **out, size_t max_bytes, uint32_t max_lines,
 		 uint32_t interval_ms);
 void batcher__free(struct batcher *b);
+/* From now on each batch carries every distinct process/parent block once
+ * (blocks.h): lines added with batcher__add_blocks have their spans replaced
+ * by references, and lines that could be mistaken for a definition or a
+ * reference are refused. Call before the first line. 0, -EBUSY, -ENOMEM. */
+int batcher__share_blocks(struct batcher *b);
 
 /* Adds one line (its bytes up to and including the '\n'). Returns 0 (room
  * left), 1 (full: take now), or a refusal, counted in the stats, with err
@@ -37,6 +46,11 @@ void batcher__free(struct batcher *b);
  * lost. A caller that takes whenever add returns 1 never gets -ENOSPC. */
 int batcher__add(struct batcher *b, const char *line, size_t len, uint64_t now_ms, char *err,
 		 size_t errlen);
+/* The same, with where the line's blocks are (NULL: none). max_bytes bounds
+ * both the lines' own bytes and the encoded body. With shared blocks, a line
+ * that starts with '@' or holds {"@": is refused with -EINVAL. */
+int batcher__add_blocks(struct batcher *b, const char *line, size_t len,
+			const struct line_blocks *bl, uint64_t now_ms, char *err, size_t errlen);
 /* True when full, or when the oldest line has waited interval_ms. */
 bool batcher__due(const struct batcher *b, uint64_t now_ms);
 /* Lines in the current batch (0: nothing to take). */
@@ -47,6 +61,9 @@ uint64_t batcher__deadline(const struct batcher *b);
 /* Hands out the current batch and starts the next one: *lines (owned by b,
  * valid until the next call on b), *len bytes, *count lines. NULL when empty. */
 const char *batcher__take(struct batcher *b, size_t *len, uint32_t *count);
+/* The batch flags the taken bodies need: BATCH_FLAG_BLOCKS with shared
+ * blocks, else 0 (batch_seal adds the compression flag). */
+uint32_t batcher__flags(const struct batcher *b);
 void batcher__stats(const struct batcher *b, struct batcher_stats *st);
 
 #endif

@@ -24,6 +24,7 @@
 #include "ship/backoff.h"
 #include "ship/batch.h"
 #include "ship/batcher.h"
+#include "ship/blocks.h"
 #include "ship/frame.h"
 #include "ship/seq_store.h"
 #include "ship/shipper.h"
@@ -222,24 +223,43 @@ static void set_error(struct shipper *sh, const char *msg)
 
 int shipper__add_line(struct shipper *sh, const char *line, size_t len)
 {
+	return shipper__add_line_blocks(sh, line, len, NULL);
+}
+
+/* Each line goes into the ingress behind a header saying where its blocks
+ * are, so the sealer needs no JSON parsing to share them. */
+struct ingress_rec {
+	uint32_t len;
+	struct line_blocks bl;
+};
+_Static_assert(sizeof(struct ingress_rec) == SHIPPER_INGRESS_LINE_OVERHEAD, "shipper.h says");
+
+int shipper__add_line_blocks(struct shipper *sh, const char *line, size_t len,
+			     const struct line_blocks *bl)
+{
+	struct ingress_rec rec = { .len = (uint32_t)len };
 	int ret = 0;
 
 	if (len < 2 || line[len - 1] != '\n')
 		return -EINVAL;
+	if (bl)
+		rec.bl = *bl;
 	pthread_mutex_lock(&sh->in_lock);
 	if (sh->closed) {
 		ret = -ESHUTDOWN;
 	} else if (len > sh->batch_max) {
 		sh->too_big++;
 		ret = -E2BIG;
-	} else if (len > sh->half_cap - sh->in_len) {
+	} else if (len + sizeof(rec) > sh->half_cap - sh->in_len) {
 		sh->ingress_dropped++;
 		ret = -ENOBUFS;
 	} else {
 		size_t before = sh->in_len;
+		char *dst = sh->in_buf[sh->active] + sh->in_len;
 
-		memcpy(sh->in_buf[sh->active] + sh->in_len, line, len);
-		sh->in_len += len;
+		memcpy(dst, &rec, sizeof(rec));
+		memcpy(dst + sizeof(rec), line, len);
+		sh->in_len += sizeof(rec) + len;
 		sh->lines_in++;
 		/* One wake-up per threshold crossing, not one per line. */
 		if (before < sh->wake_at && sh->in_len >= sh->wake_at)
@@ -292,6 +312,7 @@ static void seal_take(struct shipper *sh)
 	meta.key_id = sh->dev.cur.key_id;
 	meta.seq = seq;
 	meta.created_ns = realtime_ns();
+	meta.flags = batcher__flags(sh->batcher);
 	buf__reset(&sh->sealed);
 	rc = batch_seal(&meta, lines, len, sh->dev.cur.key, sh->zstd_level, &sh->sealed, err,
 			sizeof(err));
@@ -337,9 +358,13 @@ static void feed(struct shipper *sh, const char *p, size_t n)
 	char err[160];
 
 	while (p < end) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = (size_t)(nl - p) + 1;	/* add_line let only whole lines in */
-		int rc = batcher__add(sh->batcher, p, len, now_ms(), err, sizeof(err));
+		struct ingress_rec rec;
+		int rc;
+
+		memcpy(&rec, p, sizeof(rec));	/* add_line wrote whole records */
+		p += sizeof(rec);
+		rc = batcher__add_blocks(sh->batcher, p, rec.len, &rec.bl, now_ms(), err,
+					 sizeof(err));
 
 		if (rc == 1) {
 			seal_take(sh);
@@ -350,7 +375,7 @@ static void feed(struct shipper *sh, const char *p, size_t n)
 			snprintf(sh->st.last_error, sizeof(sh->st.last_error), "%s", err);
 			pthread_mutex_unlock(&sh->st_lock);
 		}
-		p = nl + 1;
+		p += rec.len;
 	}
 }
 
@@ -886,7 +911,8 @@ int shipper__new(struct shipper **out, const struct shipper_config *cfg, char *e
 		      SHIPPER_BACKOFF_CAP_MS_DEFAULT, NULL, NULL);
 	sh->half_cap = (cfg->ingress_max_bytes ? cfg->ingress_max_bytes :
 			2 * (size_t)cfg->batch_max_bytes) / 2;
-	if (sh->half_cap < 2) {
+	sh->half_cap += sizeof(struct ingress_rec);	/* a whole batch_max line fits */
+	if (sh->half_cap < 2 + sizeof(struct ingress_rec)) {
 		rc = err_fail(-EINVAL, err, errlen, "ship: ingress of %zu bytes is too small",
 			      cfg->ingress_max_bytes);
 		goto fail;
@@ -903,6 +929,8 @@ int shipper__new(struct shipper **out, const struct shipper_config *cfg, char *e
 	sh->wake_at = 1;
 	rc = batcher__new(&sh->batcher, cfg->batch_max_bytes, BATCH_MAX_EVENTS,
 			  cfg->batch_interval_ms);
+	if (!rc)
+		rc = batcher__share_blocks(sh->batcher);
 	if (rc) {
 		err_set(err, errlen, "ship: batcher: %s", strerror(-rc));
 		goto fail;

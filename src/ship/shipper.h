@@ -33,6 +33,8 @@
 
 #include "ship/device.h"
 
+struct line_blocks;
+
 #define SHIPPER_WINDOW_DEFAULT 8		/* batches in flight */
 #define SHIPPER_WINDOW_MAX 64
 #define SHIPPER_CONNECT_TIMEOUT_MS_DEFAULT 5000	/* TCP + TLS handshake */
@@ -109,7 +111,14 @@ int shipper__start(struct shipper *sh, char *err, size_t errlen);
  * -E2BIG (longer than batch_max_bytes, counted); -EINVAL (empty or not
  * newline-terminated); -ESHUTDOWN (after shipper__stop, not counted: the
  * caller closes its sink). Thread-safe. */
+/* What each line costs in the ingress beyond its bytes (where its blocks
+ * are); ingress_max_bytes counts it. */
+#define SHIPPER_INGRESS_LINE_OVERHEAD 24
 int shipper__add_line(struct shipper *sh, const char *line, size_t len);
+/* The same, with where the line's process blocks are (ship/blocks.h; NULL:
+ * none): each batch then carries every distinct block once. */
+int shipper__add_line_blocks(struct shipper *sh, const char *line, size_t len,
+			     const struct line_blocks *bl);
 /* A consistent copy of the counters. Thread-safe. */
 void shipper__stats(struct shipper *sh, struct shipper_stats *out);
 /* Seals everything buffered into the spool (nothing accepted is lost by a

@@ -506,7 +506,8 @@ static void test_header_fields(void)
 	EXPECT(p[0] = 'X', -EBADMSG, BATCH_MALFORMED);
 	EXPECT(put16(p + 4, 2), -EBADMSG, BATCH_MALFORMED);	/* version */
 	EXPECT(put16(p + 6, 177), -EBADMSG, BATCH_MALFORMED);	/* header length */
-	EXPECT(put32(p + 8, 0x3), -EBADMSG, BATCH_MALFORMED);	/* unknown flag */
+	EXPECT(put32(p + 8, 0x5), -EBADMSG, BATCH_MALFORMED);	/* unknown flag */
+	EXPECT(put32(p + 8, 0x3), 0, BATCH_OK);			/* zstd + shared blocks */
 	EXPECT(put64(p + 16, 0), -EBADMSG, BATCH_MALFORMED);	/* seq 0 */
 	EXPECT(put32(p + 32, 0), -EBADMSG, BATCH_MALFORMED);	/* no events */
 	EXPECT(put32(p + 36, 0), -EBADMSG, BATCH_MALFORMED);	/* no bytes */

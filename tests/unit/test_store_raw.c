@@ -14,6 +14,7 @@
 #include "collector/store.h"
 #include "ship/batch.h"
 #include "store_events.h"
+#include "ship/blocks.h"
 #include "unit.h"
 
 #define DEV "0a1b"
@@ -91,6 +92,66 @@ static int put_batch(struct store *st, uint64_t seq, unsigned long long msg0, un
 					       sealed.data + BATCH_HEADER_LEN, m.body_len, res, err,
 					       sizeof(err));
 	buf__free(&sealed);
+	return ret;
+}
+
+/* The same events sealed as the shipper seals them, each distinct process
+ * block once (ship/blocks.h): the store keeps the body with references and
+ * finds every line again, whole, by expanding it. */
+static const struct ev_proc ev_curl = { "curl", "/usr/bin/curl", "curl -s http://x/{\\\"@\\\":0}",
+					"alice", NULL, 4242, 1337, 1000 };
+
+static int put_batch_blocks(struct store *st, uint64_t seq, unsigned long long msg0, unsigned k,
+			    uint64_t t, struct buf *lines, struct store_result *res)
+{
+	struct blocks_enc *enc;
+	struct batch_meta m;
+	struct buf sealed, body, opened;
+	enum batch_error why;
+	uint8_t sha[32];
+	int ret;
+
+	buf__reset(lines);
+	buf__init(&body, 64u << 20);
+	CHECK_INT(blocks_enc__new(&enc), 0);
+	for (unsigned i = 0; i < k; i++) {
+		size_t at = lines->len;
+		struct line_blocks bl = { .n = 2 };
+		const char *p, *q;
+
+		ev_line(lines, "web-01", "EVENT", "INFO", msg0 + i, t + i * step, "File Opened", 10,
+			"file", EV_FILE_OPEN, i % 3 ? &ev_bash : &ev_curl);
+		p = strstr(lines->data + at, "\"process_details\":") + 18;
+		q = strstr(p, ",\"parent_process_details\":");
+		bl.off[0] = (uint32_t)(p - lines->data - at);
+		bl.len[0] = (uint32_t)(q - p);
+		bl.off[1] = (uint32_t)(q + 26 - lines->data - at);
+		bl.len[1] = (uint32_t)(lines->len - 3 - at - bl.off[1]);
+		CHECK(blocks_line_ok(lines->data + at, lines->len - at));
+		CHECK_INT(blocks_enc__add(enc, &body, lines->data + at, lines->len - at, &bl), 0);
+	}
+	CHECK_INT(blocks_enc__count(enc), 4);	/* bash, curl and their two parents */
+	CHECK(body.len * 2 < lines->len);
+	ev_sha(sha, (unsigned)seq);
+	buf__init(&sealed, 64u << 20);
+	buf__init(&opened, 64u << 20);
+	ev_meta(&m, DEV, seq, k, 0);
+	m.flags = BATCH_FLAG_BLOCKS;
+	ret = batch_seal(&m, body.data, body.len, key, 3, &sealed, err, sizeof(err));
+	CHECK_INT(ret, 0);
+	if (!ret)
+		ret = batch_open((uint8_t *)sealed.data, sealed.len, &m, NULL, &opened, &why, err,
+				 sizeof(err));
+	CHECK_INT(ret, 0);
+	CHECK(opened.len == lines->len && memcmp(opened.data, lines->data, lines->len) == 0);
+	if (!ret)
+		ret = store__insert_batch_body(st, &m, sha, opened.data, opened.len,
+					       sealed.data + BATCH_HEADER_LEN, m.body_len, res, err,
+					       sizeof(err));
+	buf__free(&sealed);
+	buf__free(&opened);
+	buf__free(&body);
+	blocks_enc__free(enc);
 	return ret;
 }
 
@@ -203,6 +264,23 @@ static void test_read_back(void)
 		fclose(out);
 		CHECK(text && strstr(text, "5c1d2e3f-4a5b-8c6d-8000-0000000000c8") != NULL);
 		free(text);
+	}
+	CHECK_INT(put_batch_blocks(st, 4, 5000, 40, EV_T0, &lines, &r), 0);
+	CHECK_INT(r.status, STORE_STORED);
+	CHECK_INT(r.events_stored, 40);
+	check_lines(db, 4, &lines, 40);
+	{
+		sqlite3_stmt *s;
+
+		CHECK_INT(sqlite3_prepare_v2(db, "SELECT count(*), sum(f.process_name = 'curl'),"
+					     " sum(f.parent_name = 'bash') FROM file_events f JOIN"
+					     " raw_events r USING (device_id, message_id) WHERE"
+					     " r.seq = 4", -1, &s, NULL), SQLITE_OK);
+		CHECK_INT(sqlite3_step(s), SQLITE_ROW);
+		CHECK_INT(sqlite3_column_int(s, 0), 40);
+		CHECK_INT(sqlite3_column_int(s, 1), 14);
+		CHECK_INT(sqlite3_column_int(s, 2), 40);
+		sqlite3_finalize(s);
 	}
 	sqlite3_close(db);
 	store__close(st);

@@ -1,0 +1,362 @@
+/* Shared blocks in a batch body (blocks.h). The encoder keeps, per batch, an
+ * open-addressing table of the blocks the body defines: seeded XXH3 of the
+ * block -> where its definition is in the body. A hit is confirmed with
+ * memcmp against that definition, so a hash collision can only cost a
+ * comparison, never a wrong reference. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <xxhash.h>
+
+#include "lib/err.h"
+#include "ship/blocks.h"
+
+#define REF_HEAD "{\"@\":"
+#define REF_HEAD_LEN 5
+#define REF_MAX_DIGITS 5	/* BLOCKS_MAX_PER_BATCH - 1 = 65535 */
+#define TABLE_MIN 256u
+#define MAX_PROBES 16u		/* past this a block stays inline: bounded work per span */
+
+_Static_assert(BLOCKS_MAX_PER_BATCH - 1 <= 99999, "references have at most 5 digits");
+_Static_assert(BLOCKS_LINE_SLACK >= 2 * (2 + REF_HEAD_LEN + REF_MAX_DIGITS + 1),
+	       "slack covers two definitions' framing and two references");
+
+struct slot {
+	uint64_t hash;
+	uint32_t off, len;	/* the block's bytes in the body (after its '@') */
+	uint32_t id;		/* 0: empty; else block number + 1 */
+};
+
+struct blocks_enc {
+	struct slot *tab;
+	uint32_t cap;		/* power of two */
+	uint32_t used;		/* blocks defined since the reset */
+	uint64_t seed;
+	struct blocks_enc_stats st;
+};
+
+int blocks_enc__new(struct blocks_enc **out)
+{
+	struct blocks_enc *e;
+
+	*out = NULL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->tab = calloc(TABLE_MIN, sizeof(*e->tab));
+	if (!e->tab) {
+		free(e);
+		return -ENOMEM;
+	}
+	e->cap = TABLE_MIN;
+	/* Not a secret worth failing for: without getrandom the seed is the
+	 * address and time mix below, still unknown to a process outside. */
+	if (getrandom(&e->seed, sizeof(e->seed), GRND_NONBLOCK) != sizeof(e->seed))
+		e->seed = (uint64_t)(uintptr_t)e ^ XXH3_64bits(&e, sizeof(e));
+	*out = e;
+	return 0;
+}
+
+void blocks_enc__free(struct blocks_enc *e)
+{
+	if (!e)
+		return;
+	free(e->tab);
+	free(e);
+}
+
+void blocks_enc__reset(struct blocks_enc *e)
+{
+	if (e->used)
+		memset(e->tab, 0, (size_t)e->cap * sizeof(*e->tab));
+	e->used = 0;
+}
+
+uint32_t blocks_enc__count(const struct blocks_enc *e)
+{
+	return e->used;
+}
+
+void blocks_enc__stats(const struct blocks_enc *e, struct blocks_enc_stats *st)
+{
+	*st = e->st;
+}
+
+/* Doubles the table (load <= 1/2). -ENOMEM leaves it as it was. */
+static int grow(struct blocks_enc *e)
+{
+	uint32_t ncap = e->cap * 2, mask = ncap - 1;
+	struct slot *nt = calloc(ncap, sizeof(*nt));
+
+	if (!nt)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < e->cap; i++) {
+		uint32_t j;
+
+		if (!e->tab[i].id)
+			continue;
+		for (j = (uint32_t)e->tab[i].hash & mask; nt[j].id; j = (j + 1) & mask)
+			;
+		nt[j] = e->tab[i];
+	}
+	free(e->tab);
+	e->tab = nt;
+	e->cap = ncap;
+	return 0;
+}
+
+/* The slot holding block (p, n) in this body, or the empty slot where it
+ * would go (*found false), or NULL when MAX_PROBES slots hold other blocks. */
+static struct slot *lookup(struct blocks_enc *e, const struct buf *body, const char *p, uint32_t n,
+			   uint64_t h, bool *found)
+{
+	uint32_t mask = e->cap - 1, i = (uint32_t)h & mask;
+
+	*found = false;
+	for (unsigned probe = 0; probe < MAX_PROBES; probe++, i = (i + 1) & mask) {
+		struct slot *s = &e->tab[i];
+
+		if (!s->id)
+			return s;
+		if (s->hash == h && s->len == n && memcmp(body->data + s->off, p, n) == 0) {
+			*found = true;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+static size_t ref_write(char *dst, uint32_t k)
+{
+	char digits[REF_MAX_DIGITS];
+	size_t nd = 0, n = 0;
+
+	do {
+		digits[nd++] = (char)('0' + k % 10);
+		k /= 10;
+	} while (k);
+	memcpy(dst, REF_HEAD, REF_HEAD_LEN);
+	n = REF_HEAD_LEN;
+	while (nd)
+		dst[n++] = digits[--nd];
+	dst[n++] = '}';
+	return n;
+}
+
+static bool span_ok(const struct line_blocks *bl, unsigned i, size_t from, size_t len)
+{
+	return bl->len[i] >= BLOCKS_MIN_LEN && bl->off[i] >= from &&
+	       (size_t)bl->off[i] + bl->len[i] < len;	/* the '\n' stays outside */
+}
+
+int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, size_t len,
+		    const struct line_blocks *bl)
+{
+	struct slot *added[BLOCKS_MAX_SPANS];
+	uint32_t ref[BLOCKS_MAX_SPANS];	/* block number + 1; 0: inline */
+	size_t start = out->len, from = 0;
+	bool toobig = out->toobig;
+	unsigned nspans = bl ? (bl->n < BLOCKS_MAX_SPANS ? bl->n : BLOCKS_MAX_SPANS) : 0;
+	unsigned nadded = 0;
+	int ret = 0;
+
+	e->st.lines++;
+	e->st.bytes_in += len;
+	/* Definitions first: an event line only refers to blocks above it. */
+	for (unsigned i = 0; i < nspans; i++) {
+		const char *p = line + bl->off[i];
+		uint32_t n = bl->len[i];
+		struct slot *s;
+		uint64_t h;
+		bool found;
+
+		e->st.spans++;
+		ref[i] = 0;
+		if (!span_ok(bl, i, from, len)) {
+			e->st.inline_spans++;
+			continue;
+		}
+		from = (size_t)bl->off[i] + n;
+		h = XXH3_64bits_withSeed(p, n, e->seed);
+		s = lookup(e, out, p, n, h, &found);
+		if (found) {
+			ref[i] = s->id;
+			e->st.shared++;
+			continue;
+		}
+		if (!s || e->used >= BLOCKS_MAX_PER_BATCH) {
+			e->st.inline_spans++;
+			continue;
+		}
+		ret = buf__add(out, "@", 1) ?: buf__add(out, p, n) ?: buf__add(out, "\n", 1);
+		if (ret)
+			goto undo;
+		*s = (struct slot){ .hash = h, .off = (uint32_t)(out->len - 1 - n), .len = n,
+				    .id = ++e->used };
+		added[nadded++] = s;
+		ref[i] = s->id;
+		e->st.defined++;
+	}
+	/* The line, each shared span replaced by its reference. */
+	from = 0;
+	for (unsigned i = 0; i < nspans; i++) {
+		char r[REF_HEAD_LEN + REF_MAX_DIGITS + 1];
+
+		if (!ref[i])
+			continue;
+		ret = buf__add(out, line + from, bl->off[i] - from) ?:
+		      buf__add(out, r, ref_write(r, ref[i] - 1));
+		if (ret)
+			goto undo;
+		from = (size_t)bl->off[i] + bl->len[i];
+	}
+	ret = buf__add(out, line + from, len - from);
+	if (ret)
+		goto undo;
+	/* Keep the load at most 1/2 for short probes; a failed grow only
+	 * means longer ones (and, past MAX_PROBES, inline blocks). */
+	if (e->used * 2 > e->cap && e->cap < 2 * BLOCKS_MAX_PER_BATCH)
+		(void)grow(e);
+	e->st.bytes_out += out->len - start;
+	return 0;
+undo:
+	/* A slot taken here was empty before, so no older block's probe
+	 * passes through it: emptying them (last first) restores the table. */
+	while (nadded) {
+		*added[--nadded] = (struct slot){ 0 };
+		e->used--;
+		e->st.defined--;
+	}
+	out->len = start;
+	if (out->data)
+		out->data[start] = '\0';
+	out->toobig = toobig || ret == -E2BIG;
+	return ret;
+}
+
+/* The first {"@": in [p, p + n), or NULL. '@' is rare in JSON, so memchr
+ * for it (vectorised) and a look around beat memmem's general search by
+ * ~10x on 3 KB lines: this runs on every line, on both sides. */
+static const char *find_ref(const char *p, size_t n)
+{
+	const char *end = p + n, *at = p + 2;
+
+	if (n < REF_HEAD_LEN)
+		return NULL;
+	while (at + 3 <= end && (at = memchr(at, '@', (size_t)(end - at) - 2))) {
+		if (at[-2] == '{' && at[-1] == '"' && at[1] == '"' && at[2] == ':')
+			return at - 2;
+		at++;
+	}
+	return NULL;
+}
+
+bool blocks_line_ok(const char *line, size_t len)
+{
+	return !(len && line[0] == '@') && !find_ref(line, len);
+}
+
+/* ---- collector side ----------------------------------------------------- */
+
+struct def {
+	uint32_t off, len;
+};
+
+/* A reference at p (REF_HEAD already matched): its block number and length,
+ * or -1 when it is not {"@":digits} with canonical digits. */
+static long ref_parse(const char *p, const char *end, size_t *reflen)
+{
+	const char *d = p + REF_HEAD_LEN, *q = d;
+	long k = 0;
+
+	while (q < end && q - d < REF_MAX_DIGITS + 1 && *q >= '0' && *q <= '9')
+		k = k * 10 + (*q++ - '0');
+	if (q == d || q - d > REF_MAX_DIGITS || (*d == '0' && q - d > 1) || q >= end || *q != '}')
+		return -1;
+	*reflen = (size_t)(q + 1 - p);
+	return k;
+}
+
+int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, struct buf *out,
+		  char *err, size_t errlen)
+{
+	const char *s = body, *end = body + n;
+	size_t start = out->len, grown = 0;
+	bool toobig = out->toobig;
+	struct def *defs = NULL;
+	uint32_t ndefs = 0, alloc = 0, seen = 0;
+	int ret = 0;
+
+#define FAIL(code, ...) do { err_set(err, errlen, __VA_ARGS__); ret = (code); goto out; } while (0)
+	while (s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s)), *p;
+		size_t at = (size_t)(s - body);
+
+		if (!nl || nl == s)
+			FAIL(-EBADMSG, "blocks: line at offset %zu is empty or unterminated", at);
+		if (*s == '@') {
+			if (nl - s < 2)
+				FAIL(-EBADMSG, "blocks: empty block definition at offset %zu", at);
+			if (ndefs == BLOCKS_MAX_PER_BATCH)
+				FAIL(-EBADMSG, "blocks: more than %u block definitions",
+				     BLOCKS_MAX_PER_BATCH);
+			if (ndefs == alloc) {
+				uint32_t na = alloc ? alloc * 2 : 64;
+				struct def *nd = realloc(defs, (size_t)na * sizeof(*nd));
+
+				if (!nd)
+					FAIL(-ENOMEM, "blocks: out of memory for %u definitions", na);
+				defs = nd;
+				alloc = na;
+			}
+			defs[ndefs++] = (struct def){ .off = (uint32_t)(at + 1),
+						      .len = (uint32_t)(nl - s - 1) };
+			s = nl + 1;
+			continue;
+		}
+		if (events != BLOCKS_ANY_EVENTS && seen++ == events)
+			FAIL(-EBADMSG, "blocks: more than the %u event lines declared", events);
+		p = s;
+		for (;;) {
+			const char *r = find_ref(p, (size_t)(nl - p));
+			size_t piece = (size_t)((r ? r : nl + 1) - p), reflen = 0;
+			long k;
+
+			if (piece > max_out - grown)
+				FAIL(-EMSGSIZE, "blocks: the lines expand past %zu bytes", max_out);
+			ret = buf__add(out, p, piece);
+			if (ret)
+				FAIL(ret, "blocks: no room for the expanded lines");
+			grown += piece;
+			if (!r)
+				break;
+			k = ref_parse(r, nl, &reflen);
+			if (k < 0 || (uint32_t)k >= ndefs)
+				FAIL(-EBADMSG, "blocks: %s reference at offset %zu",
+				     k < 0 ? "a malformed" : "an undefined", (size_t)(r - body));
+			if (defs[k].len > max_out - grown)
+				FAIL(-EMSGSIZE, "blocks: the lines expand past %zu bytes", max_out);
+			ret = buf__add(out, body + defs[k].off, defs[k].len);
+			if (ret)
+				FAIL(ret, "blocks: no room for the expanded lines");
+			grown += defs[k].len;
+			p = r + reflen;
+		}
+		s = nl + 1;
+	}
+	if (events != BLOCKS_ANY_EVENTS && seen != events)
+		FAIL(-EBADMSG, "blocks: %u event lines, the header says %u", seen, events);
+#undef FAIL
+out:
+	free(defs);
+	if (ret) {
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		out->toobig = toobig || ret == -E2BIG;
+	}
+	return ret;
+}

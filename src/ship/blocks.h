@@ -1,0 +1,96 @@
+/* Shared blocks in a batch body (BATCH_FLAG_BLOCKS).
+ *
+ * Every event carries its process and parent process blocks in full
+ * (DESIGN): two thirds of a 3-4.7 KB line, and within a batch the same few
+ * blocks again and again. Compressing them again and again was most of what
+ * sealing cost (zstd over 3 KB lines: ~2 us of the agent's ~3 us per event),
+ * so a batch carries each distinct block once and the events that use it
+ * point at it. The collector puts the blocks back before anything reads the
+ * lines (blocks_expand, inside batch_open), so what it stores and answers is
+ * byte for byte what the agent wrote. A block is defined in the batch that
+ * uses it: batches stay self-contained, and a batch lost or rejected never
+ * takes another's process context with it.
+ *
+ * The body's lines with BATCH_FLAG_BLOCKS, each ending in '\n':
+ *	'@' block	defines block k: the k-th such line (k = 0, 1, ...)
+ *	event		any other line; each {"@":k} in it stands for block k's
+ *			bytes (k decimal, no leading zeros, defined above it)
+ * {"@": cannot occur inside a JSON string (its quotes would be escaped), so
+ * references are found without parsing JSON; the key "@" is reserved, and
+ * an event line may not start with '@'. event_count counts event lines. */
+#ifndef VIGIL_BLOCKS_H
+#define VIGIL_BLOCKS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+#define BLOCKS_MAX_SPANS 2		/* per line: the process and parent blocks */
+#define BLOCKS_MIN_LEN 64		/* shorter spans stay inline: a definition and a
+					 * reference would cost about as much */
+#define BLOCKS_MAX_PER_BATCH 65536u	/* more distinct blocks stay inline */
+/* The most encoding can add to a line: two definitions' '@' and '\n', and
+ * two references of at most 11 bytes ({"@":65535}) in place of the spans. */
+#define BLOCKS_LINE_SLACK 32u
+
+/* Where a line's shareable blocks are: n spans, in order, not overlapping,
+ * inside the line before its '\n'. The JSON writer fills it
+ * (json__write_event_blocks); a span it cannot use is left inline. */
+struct line_blocks {
+	uint32_t off[BLOCKS_MAX_SPANS];
+	uint32_t len[BLOCKS_MAX_SPANS];
+	unsigned n;
+};
+
+struct blocks_enc_stats {
+	uint64_t lines, spans;		/* lines added, spans offered */
+	uint64_t defined, shared;	/* spans sent as a definition, as a reference */
+	uint64_t inline_spans;		/* left in the line: too short, bad span, table full */
+	uint64_t bytes_in, bytes_out;	/* lines as given, as encoded */
+};
+
+/* One batch's table of blocks (the batcher keeps one per slot). */
+struct blocks_enc;
+
+/* 0 or -ENOMEM. The table's hash is seeded at random, so nobody can craft
+ * blocks that collide (a collision only costs a comparison: every match is
+ * checked byte for byte). */
+int blocks_enc__new(struct blocks_enc **out);
+void blocks_enc__free(struct blocks_enc *e);
+/* Forgets the batch's blocks: the next line starts a new body. */
+void blocks_enc__reset(struct blocks_enc *e);
+/* Appends one line (len bytes, '\n' included) to out, the body being built
+ * since the last reset: each usable span of bl (may be NULL) becomes a
+ * reference, preceded by its definition line the first time the body holds
+ * it. Appends at most len + BLOCKS_LINE_SLACK bytes. The caller checked the
+ * line with blocks_line_ok. On error (-E2BIG: out's cap; -ENOMEM) nothing is
+ * appended and the table is as it was. */
+int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, size_t len,
+		    const struct line_blocks *bl);
+/* Blocks defined in the body since the last reset. */
+uint32_t blocks_enc__count(const struct blocks_enc *e);
+void blocks_enc__stats(const struct blocks_enc *e, struct blocks_enc_stats *st);
+
+/* Whether line (len bytes, '\n' included) may go into a body with blocks:
+ * it does not start with '@' and holds no {"@": (nor do its blocks: one
+ * left inline is read as the rest of the line is). */
+bool blocks_line_ok(const char *line, size_t len);
+
+/* The collector's side: body (n bytes, the decompressed lines of a batch
+ * with BATCH_FLAG_BLOCKS) -> its event lines with every reference replaced,
+ * appended to out. There must be exactly events event lines, every line
+ * non-empty and '\n'-terminated, every reference well-formed and defined
+ * above it, at most BLOCKS_MAX_PER_BATCH definitions, and the expanded
+ * lines at most max_out bytes (references multiply bytes: a batch may not
+ * grow past the limit it would have had without them). Nothing is allocated
+ * from what the body claims beyond one table of BLOCKS_MAX_PER_BATCH.
+ * Returns 0; -EBADMSG (a malformed line, reference or count, err says
+ * which and where); -EMSGSIZE (over max_out); -E2BIG (out's cap); -ENOMEM.
+ * On error out is as it was. */
+#define BLOCKS_ANY_EVENTS UINT32_MAX	/* events: a body checked before, any count */
+int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, struct buf *out,
+		  char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,410 @@
+/* Shared blocks (ship/blocks.h): what the collector expands is byte for byte
+ * what the agent's lines were (random lines over a pool of blocks, through
+ * the encoder alone, through the batcher with its carries and caps, and
+ * through batch_seal/batch_open); each distinct block is defined once per
+ * batch; bad spans stay inline; a failed append leaves body and table as
+ * they were; and the decoder refuses every malformed body (undefined,
+ * non-canonical or unterminated references, empty lines, wrong counts,
+ * expansion past the limit) without touching its output. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "ship/batch.h"
+#include "ship/batcher.h"
+#include "ship/blocks.h"
+#include "unit.h"
+
+#define POOL 40
+#define BLOCK_MAX 600
+
+static char err[256];
+static char pool[POOL][BLOCK_MAX];
+static size_t pool_len[POOL];
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static uint32_t rnd(uint32_t n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng % n);
+}
+
+/* Blocks shaped like the agent's: JSON objects with strings that hold
+ * braces, escaped quotes and the reserved text (escaped, as in a string). */
+static void make_pool(void)
+{
+	for (int i = 0; i < POOL; i++) {
+		int n = snprintf(pool[i], BLOCK_MAX,
+				 "{\"pid\":%d,\"cmd\":\"sh -c \\\"{\\\"@\\\":%d}\\\" }{\",\"user\":{\"uid\":%d}",
+				 1000 + i, i, i % 3);
+
+		while (n < 64 + (i * 13) % 400) {
+			pool[i][n] = (char)('a' + (n + i) % 26);
+			n++;
+		}
+		pool[i][n++] = '}';
+		pool[i][n] = '\0';
+		pool_len[i] = (size_t)n;
+	}
+	pool[7][0] = 'x';	/* not every span is an object; the bytes are what matter */
+	pool_len[9] = 5;	/* under BLOCKS_MAX_SPANS: stays inline */
+	pool[9][5] = '\0';
+}
+
+/* An event line with 0..2 blocks from the pool; spans in bl. */
+static size_t make_line(char *line, size_t cap, struct line_blocks *bl, int k)
+{
+	size_t n = 0;
+	int nb = (int)rnd(3);
+
+	memset(bl, 0, sizeof(*bl));
+	n += (size_t)snprintf(line + n, cap - n, "{\"message_header\":{\"id\":%d},\"activity_data\":{",
+			      k);
+	for (int i = 0; i < nb; i++) {
+		int b = (int)rnd(POOL);
+
+		n += (size_t)snprintf(line + n, cap - n, "%s\"%s\":", i ? "," : "",
+				      i ? "parent_process_details" : "process_details");
+		bl->off[bl->n] = (uint32_t)n;
+		bl->len[bl->n++] = (uint32_t)pool_len[b];
+		memcpy(line + n, pool[b], pool_len[b]);
+		n += pool_len[b];
+	}
+	n += (size_t)snprintf(line + n, cap - n, "%s\"file_details\":{\"path\":\"/tmp/%u\"}}}\n",
+			      nb ? "," : "", rnd(1000));
+	return n;
+}
+
+static void test_round_trip(void)
+{
+	struct blocks_enc *e;
+	struct blocks_enc_stats st;
+	struct buf body, want, got;
+	char line[4096];
+	int lines = 0;
+
+	CHECK_INT(blocks_enc__new(&e), 0);
+	buf__init(&body, 1u << 24);
+	buf__init(&want, 1u << 24);
+	buf__init(&got, 1u << 24);
+	for (int k = 0; k < 3000; k++) {
+		struct line_blocks bl;
+		size_t n = make_line(line, sizeof(line), &bl, k);
+
+		CHECK(blocks_line_ok(line, n));
+		CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+		buf__add(&want, line, n);
+		lines++;
+		if (rnd(500) == 0 || k == 2999) {
+			buf__reset(&got);
+			CHECK_INT(blocks_expand(body.data, body.len, (uint32_t)lines, 1u << 24, &got,
+						err, sizeof(err)), 0);
+			CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+			/* a definition per distinct usable block, never more */
+			CHECK(blocks_enc__count(e) <= POOL - 1);
+			buf__reset(&body);
+			buf__reset(&want);
+			blocks_enc__reset(e);
+			lines = 0;
+		}
+	}
+	blocks_enc__stats(e, &st);
+	CHECK(st.shared > st.defined * 5);
+	CHECK(st.inline_spans > 0);	/* pool[9] is too short */
+	CHECK(st.bytes_out * 2 < st.bytes_in);
+	buf__free(&body);
+	buf__free(&want);
+	buf__free(&got);
+	blocks_enc__free(e);
+}
+
+static void test_spans_and_reserved(void)
+{
+	struct blocks_enc *e;
+	struct buf body, got;
+	char line[2048];
+	struct line_blocks bl = { 0 };
+	size_t n;
+
+	CHECK_INT(blocks_enc__new(&e), 0);
+	buf__init(&body, 1 << 20);
+	buf__init(&got, 1 << 20);
+	n = (size_t)snprintf(line, sizeof(line), "{\"a\":%s,\"b\":%s}\n", pool[0], pool[1]);
+	/* overlapping, backwards, running into the '\n': all left inline */
+	bl = (struct line_blocks){ .off = { 5, 6 }, .len = { (uint32_t)pool_len[0], 70 }, .n = 2 };
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+	bl = (struct line_blocks){ .off = { (uint32_t)(n - 65), 5 }, .len = { 65, 10 }, .n = 2 };
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+	bl = (struct line_blocks){ .off = { 5 }, .len = { (uint32_t)pool_len[0] }, .n = 7 };
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);	/* n capped at 2 */
+	CHECK_INT(blocks_enc__count(e), 1);
+	CHECK_INT(blocks_expand(body.data, body.len, 3, 1 << 20, &got, err, sizeof(err)), 0);
+	CHECK(got.len == 3 * n && memcmp(got.data, line, n) == 0 &&
+	      memcmp(got.data + 2 * n, line, n) == 0);
+
+	/* reserved: '@' first, {"@": anywhere; '@' elsewhere and escaped is fine */
+	CHECK(!blocks_line_ok("@x\n", 3));
+	CHECK(!blocks_line_ok("{\"a\":{\"@\":1}}\n", 14));
+	CHECK(!blocks_line_ok("{\"@\":\n", 7));
+	CHECK(blocks_line_ok("{\"@\"\n", 6));
+	CHECK(blocks_line_ok("{\"u\":\"a@b\",\"@x\":\"{\\\"@\\\":1}\"}\n", 29));
+	CHECK(blocks_line_ok("@\n" + 1, 1));
+	buf__free(&body);
+	buf__free(&got);
+	blocks_enc__free(e);
+}
+
+static void test_undo(void)
+{
+	struct blocks_enc *e;
+	struct buf body;
+	char line[2048];
+	struct line_blocks bl = { 0 };
+	size_t n, before;
+
+	CHECK_INT(blocks_enc__new(&e), 0);
+	n = (size_t)snprintf(line, sizeof(line), "{\"a\":%s,\"b\":%s}\n", pool[2], pool[3]);
+	bl = (struct line_blocks){ .off = { 5, (uint32_t)(5 + pool_len[2] + 5) },
+				   .len = { (uint32_t)pool_len[2], (uint32_t)pool_len[3] }, .n = 2 };
+	/* room for the definitions but not the line */
+	buf__init(&body, pool_len[2] + pool_len[3] + 4 + 10);
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), -E2BIG);
+	CHECK_INT(body.len, 0);
+	CHECK_INT(blocks_enc__count(e), 0);
+	buf__free(&body);
+	buf__init(&body, 1 << 16);
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+	before = body.len;
+	CHECK_INT(blocks_enc__count(e), 2);
+	CHECK(before <= n + BLOCKS_LINE_SLACK);
+	/* the second time: references only */
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+	CHECK(body.len - before < n - pool_len[2] - pool_len[3] + 2 * 8);
+	CHECK(memmem(body.data + before, body.len - before, "{\"@\":0}", 7) != NULL);
+	CHECK(memmem(body.data + before, body.len - before, "{\"@\":1}", 7) != NULL);
+	buf__free(&body);
+	blocks_enc__free(e);
+}
+
+static void test_many_blocks(void)
+{
+	struct blocks_enc *e;
+	struct blocks_enc_stats st;
+	struct buf body, got;
+	char line[256];
+	const uint32_t n_lines = BLOCKS_MAX_PER_BATCH + 100;
+
+	CHECK_INT(blocks_enc__new(&e), 0);
+	buf__init(&body, 1u << 26);
+	buf__init(&got, 1u << 26);
+	for (uint32_t i = 0; i < n_lines; i++) {
+		int n = snprintf(line, sizeof(line), "{\"p\":{\"pid\":%010u,\"pad\":\"%050d\"}}\n", i, 0);
+		struct line_blocks bl = { .off = { 5 }, .len = { (uint32_t)n - 7 }, .n = 1 };
+
+		if (blocks_enc__add(e, &body, line, (size_t)n, &bl))
+			break;
+	}
+	blocks_enc__stats(e, &st);
+	CHECK_INT(blocks_enc__count(e), BLOCKS_MAX_PER_BATCH);
+	CHECK_INT(st.inline_spans, 100);
+	CHECK(memmem(body.data, body.len, "{\"@\":65535}", 11) != NULL);
+	CHECK_INT(blocks_expand(body.data, body.len, n_lines, 1u << 26, &got, err, sizeof(err)), 0);
+	CHECK_INT(got.len, (size_t)n_lines * (size_t)snprintf(line, sizeof(line),
+			  "{\"p\":{\"pid\":%010u,\"pad\":\"%050d\"}}\n", 0u, 0));
+	buf__free(&body);
+	buf__free(&got);
+	blocks_enc__free(e);
+}
+
+static int expand_str(const char *body, uint32_t events, size_t max_out, struct buf *out)
+{
+	return blocks_expand(body, strlen(body), events, max_out, out, err, sizeof(err));
+}
+
+static void test_expand_refuses(void)
+{
+	static const struct {
+		const char *body;
+		uint32_t events;
+		int ret;
+	} cases[] = {
+		{ "@{\"x\":1}\n{\"p\":{\"@\":0}}\n", 1, 0 },
+		{ "@{\"x\":1}\n{\"p\":{\"@\":1}}\n", 1, -EBADMSG },	/* undefined */
+		{ "{\"p\":{\"@\":0}}\n@{\"x\":1}\n", 1, -EBADMSG },	/* defined below */
+		{ "@{\"x\":1}\n{\"p\":{\"@\":00}}\n", 1, -EBADMSG },	/* leading zero */
+		{ "@{\"x\":1}\n{\"p\":{\"@\":-0}}\n", 1, -EBADMSG },
+		{ "@{\"x\":1}\n{\"p\":{\"@\":0 }}\n", 1, -EBADMSG },
+		{ "@{\"x\":1}\n{\"p\":{\"@\":}}\n", 1, -EBADMSG },
+		{ "@{\"x\":1}\n{\"p\":{\"@\":000000}}\n", 1, -EBADMSG },
+		{ "@{\"x\":1}\n{\"p\":{\"@\":0\n", 1, -EBADMSG },	/* cut at the line end */
+		{ "@{\"x\":1}\n{\"p\":{\"@\":9999999999}}\n", 1, -EBADMSG },
+		{ "@\n{}\n", 1, -EBADMSG },				/* empty definition */
+		{ "@{}\n\n{}\n", 1, -EBADMSG },				/* empty line */
+		{ "@{}\n{}", 1, -EBADMSG },				/* unterminated */
+		{ "@{}\n{}\n{}\n", 1, -EBADMSG },			/* more events */
+		{ "@{}\n{}\n", 2, -EBADMSG },				/* fewer */
+		{ "@{}\n", 0, 0 },
+		{ "@{}\n{}\n{}\n", BLOCKS_ANY_EVENTS, 0 },
+	};
+	struct buf out;
+
+	buf__init(&out, 1 << 20);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret;
+
+		buf__reset(&out);
+		buf__add(&out, "keep", 4);
+		ret = expand_str(cases[i].body, cases[i].events, 1 << 20, &out);
+		if (ret != cases[i].ret)
+			fprintf(stderr, "case %zu: %s -> %d (%s)\n", i, cases[i].body, ret, err);
+		CHECK_INT(ret, cases[i].ret);
+		if (ret)
+			CHECK(out.len == 4 && memcmp(out.data, "keep", 4) == 0 && err[0]);
+	}
+	buf__reset(&out);
+	CHECK_INT(expand_str("@{\"x\":1}\n{\"p\":{\"@\":0}}\n", 1, 1 << 20, &out), 0);
+	CHECK_STR(out.data, "{\"p\":{\"x\":1}}\n");
+	buf__free(&out);
+}
+
+/* A reference multiplies bytes: the expansion is held to max_out, and an
+ * output buffer's cap is an error of its own. */
+static void test_expand_bomb(void)
+{
+	struct buf body, out;
+	char block[1024];
+
+	memset(block, 'b', sizeof(block));
+	buf__init(&body, 1 << 24);
+	buf__add(&body, "@", 1);
+	buf__add(&body, block, sizeof(block));
+	buf__add(&body, "\n", 1);
+	for (int i = 0; i < 1000; i++)
+		buf__add(&body, "{\"@\":0}", 7);
+	buf__add(&body, "\n", 1);
+	buf__init(&out, 1 << 24);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 100000, &out, err, sizeof(err)), -EMSGSIZE);
+	CHECK_INT(out.len, 0);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 2000000, &out, err, sizeof(err)), 0);
+	CHECK_INT(out.len, 1024001);
+	buf__free(&out);
+	buf__init(&out, 100000);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 2000000, &out, err, sizeof(err)), -E2BIG);
+	CHECK_INT(out.len, 0);
+	buf__free(&out);
+	buf__free(&body);
+}
+
+/* The batcher with shared blocks: batches within max_bytes both as sent and
+ * as expanded, the carried line starts the next batch's table, every line
+ * comes back in order through seal and open. */
+static void test_batcher_and_batch(void)
+{
+	static const uint8_t key[32] = { 1, 2, 3 };
+	struct batcher *b;
+	struct batcher_stats bst;
+	struct buf want, got, sealed;
+	char line[4096];
+	size_t max = 200000, len;
+	uint64_t sent = 0, back = 0;
+	uint32_t count, seq = 0;
+
+	CHECK_INT(batcher__new(&b, max, 1000, 1000), 0);
+	CHECK_INT(batcher__share_blocks(b), 0);
+	CHECK_INT(batcher__flags(b), BATCH_FLAG_BLOCKS);
+	buf__init(&want, 1 << 24);
+	buf__init(&got, 1 << 24);
+	buf__init(&sealed, BATCH_MAX_BATCH_BYTES);
+	CHECK_INT(batcher__add(b, "@x\n", 3, 0, err, sizeof(err)), -EINVAL);
+	for (int k = 0; k < 5000; k++) {
+		struct line_blocks bl;
+		size_t n = make_line(line, sizeof(line), &bl, k);
+		int rc = batcher__add_blocks(b, line, n, &bl, (uint64_t)k, err, sizeof(err));
+
+		CHECK(rc == 0 || rc == 1);
+		buf__add(&want, line, n);
+		sent += n;
+		if (rc == 1 || k == 4999) {
+			for (int t = 0; t < 2 && batcher__count(b); t++) {
+				struct batch_meta m = { .device_id = "ab", .key_id = 1,
+							.created_ns = 1 };
+				const char *p = batcher__take(b, &len, &count);
+				enum batch_error why;
+
+				CHECK(len <= max);
+				m.seq = ++seq;
+				m.flags = batcher__flags(b);
+				buf__reset(&sealed);
+				CHECK_INT(batch_seal(&m, p, len, key, 1, &sealed, err, sizeof(err)), 0);
+				CHECK_INT(m.event_count, count);
+				CHECK_INT(m.flags, BATCH_FLAG_ZSTD | BATCH_FLAG_BLOCKS);
+				CHECK_INT(batch_parse((uint8_t *)sealed.data, sealed.len, NULL, &m, &why,
+						      err, sizeof(err)), 0);
+				len = got.len;
+				CHECK_INT(batch_open((uint8_t *)sealed.data, sealed.len, &m, NULL, &got,
+						     &why, err, sizeof(err)), 0);
+				CHECK(got.len - len <= max);	/* expanded within the cap too */
+				back += got.len - len;
+				if (k == 4999 && !batcher__count(b))
+					break;
+			}
+		}
+	}
+	CHECK_INT(back, sent);
+	CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+	batcher__stats(b, &bst);
+	CHECK(bst.body_bytes * 2 < bst.plain_bytes);
+	CHECK_INT(bst.plain_bytes, sent);
+	buf__free(&want);
+	buf__free(&got);
+	buf__free(&sealed);
+	batcher__free(b);
+}
+
+/* A body whose references are bad is refused by batch_open as
+ * event_count, even with a valid HMAC and events hash. */
+static void test_open_refuses(void)
+{
+	static const uint8_t key[32] = { 9 };
+	struct batch_meta m = { .device_id = "ab", .key_id = 1, .seq = 1, .created_ns = 1,
+				.flags = BATCH_FLAG_BLOCKS };
+	const char *body = "@{\"x\":1}\n{\"p\":{\"@\":3}}\n";
+	struct buf sealed, got;
+	enum batch_error why;
+
+	buf__init(&sealed, 1 << 20);
+	buf__init(&got, 1 << 20);
+	CHECK_INT(batch_seal(&m, body, strlen(body), key, 1, &sealed, err, sizeof(err)), 0);
+	CHECK_INT(m.event_count, 1);
+	CHECK_INT(batch_open((uint8_t *)sealed.data, sealed.len, &m, NULL, &got, &why, err,
+			     sizeof(err)), -EBADMSG);
+	CHECK_INT(why, BATCH_EVENT_COUNT);
+	CHECK_INT(got.len, 0);
+	/* without the flag the same body is plain lines: "@..." is an event */
+	m.flags = BATCH_FLAG_ZSTD;
+	buf__reset(&sealed);
+	CHECK_INT(batch_seal(&m, body, strlen(body), key, 1, &sealed, err, sizeof(err)), 0);
+	CHECK_INT(m.event_count, 2);
+	CHECK_INT(m.flags, BATCH_FLAG_ZSTD);
+	buf__free(&sealed);
+	buf__free(&got);
+}
+
+int main(void)
+{
+	make_pool();
+	test_round_trip();
+	test_spans_and_reserved();
+	test_undo();
+	test_many_blocks();
+	test_expand_refuses();
+	test_expand_bomb();
+	test_batcher_and_batch();
+	test_open_refuses();
+	return unit_report("blocks");
+}
