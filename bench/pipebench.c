@@ -17,7 +17,7 @@
  * levels, and where the agent's time goes.
  *
  * usage: pipebench [-d DIR] [-n EVENTS] [-c EVENTS] [-r ROUNDS] [-l LEVEL]
- *		    [-b BATCH_BYTES] [-m MIX] [-i FILE] [-s] [-o FILE]
+ *		    [-b BATCH_BYTES] [-m MIX] [-i FILE] [-s] [-P] [-o FILE]
  *   -d  where the spool, seq file and databases go (default /var/tmp); use a
  *       real disk, not tmpfs: fsync is part of the cost
  *   -n  agent-side events per path per round (200000)
@@ -30,6 +30,8 @@
  *       type (file, network, listen, proc_start, proc_exit, library,
  *       dependency, memory, heartbeat)
  *   -s  sweep: also batch sizes 1, 4, 16 MiB and level 6
+ *   -P  plain batches: no shared process blocks (what sealed batches cost
+ *       before ship/blocks.h), to compare
  *   -i FILE  the throughput runs' lines from FILE (agent output, JSON lines,
  *       cycled) instead of the synthetic ones
  *   -o FILE  write the throughput corpus (the MIX's synthetic lines) to FILE
@@ -71,11 +73,16 @@
 #include "lib/buf.h"
 #include "ship/batch.h"
 #include "ship/batcher.h"
+#include "ship/blocks.h"
 #include "ship/device.h"
 #include "ship/seq_store.h"
 #include "ship/spool.h"
 
 #define MAX_ROUNDS 9
+
+/* As the shipper seals: each distinct process block once per batch
+ * (ship/blocks.h). -P turns it off, to compare. */
+static bool share_blocks = true;
 #define CORPUS_EVENTS 16384u
 #define MAX_CAPTURE_BATCHES 4096u
 #define FRAME_HDR 5u		/* u32 len | u8 type */
@@ -887,10 +894,40 @@ static void gen_event(struct gen *g, struct buf *b, enum ev_type t, size_t *idof
 
 /* ---- corpus: generated lines, cycled ---- */
 
+/* The end of the JSON value at p (an object or a scalar), or NULL. Setup
+ * only: the agent's JSON writer records these places as it writes. */
+static const char *json_value_end(const char *p, const char *end)
+{
+	int depth = 0;
+	bool str = false;
+
+	if (p < end && *p != '{')
+		return memchr(p, ',', (size_t)(end - p));
+	for (; p < end; p++) {
+		if (str) {
+			if (*p == '\\')
+				p++;
+			else if (*p == '"')
+				str = false;
+		} else if (*p == '"') {
+			str = true;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+		} else if ((*p == '}' || *p == ']') && --depth == 0) {
+			return p + 1;
+		}
+	}
+	return NULL;
+}
+
+struct corpus;
+static void corpus_spans(struct corpus *c);
+
 struct corpus {
 	struct buf data;
 	size_t *off;		/* n + 1 line starts */
 	uint32_t *idoff;	/* offset of the 12 id digits in line i */
+	struct line_blocks *bl;	/* where line i's process blocks are, as json.c says */
 	size_t n;
 	uint64_t per_type[T_MAX];
 };
@@ -936,6 +973,7 @@ static void corpus_build(struct corpus *c, struct gen *g, const struct mix *m, s
 		c->n++;
 	}
 	c->off[c->n] = c->data.len;
+	corpus_spans(c);
 }
 
 static void corpus_free(struct corpus *c)
@@ -943,6 +981,7 @@ static void corpus_free(struct corpus *c)
 	buf__free(&c->data);
 	free(c->off);
 	free(c->idoff);
+	free(c->bl);
 }
 
 /* The reference type of an agent line, by its family and name; -1: none
@@ -1017,8 +1056,39 @@ static void corpus_load(struct corpus *c, const char *path, struct mix *m)
 	fclose(f);
 	if (!c->n)
 		die("%s: no lines", path);
+	corpus_spans(c);
 	if (!m->total)
 		die("%s: no line of a type the reference has", path);
+}
+
+/* Each line's host, process and parent blocks, found as the shipper is
+ * told of them (json__write_event_blocks). */
+static void corpus_spans(struct corpus *c)
+{
+	static const char *const keys[3] = { "\"host_information\":", "\"process_details\":",
+					     ",\"parent_process_details\":" };
+
+	c->bl = calloc(c->n + 1, sizeof(*c->bl));
+	if (!c->bl)
+		die("out of memory for a corpus");
+	for (size_t i = 0; i < c->n; i++) {
+		const char *line = c->data.data + c->off[i], *end = c->data.data + c->off[i + 1];
+		const char *p = line;
+
+		for (int k = 0; k < 3; k++) {
+			const char *v = memmem(p, (size_t)(end - p), keys[k], strlen(keys[k])), *e;
+
+			if (!v)
+				continue;
+			v += strlen(keys[k]);
+			e = json_value_end(v, end);
+			if (!e)
+				die("corpus line %zu: a process block does not end", i);
+			c->bl[i].off[c->bl[i].n] = (uint32_t)(v - line);
+			c->bl[i].len[c->bl[i].n++] = (uint32_t)(e - v);
+			p = e;
+		}
+	}
 }
 
 static uint64_t msg_counter = 1;
@@ -1084,7 +1154,8 @@ struct env {
 	struct device *dev;
 	struct seq_store *seq;
 	struct spool *sp;
-	struct batcher *b;
+	struct batcher *b;	/* the shipper's: shared blocks unless -P */
+	struct batcher *bp;	/* the peers': plain lines */
 	struct buf sealed;
 	uint64_t *seqs;
 	size_t nseqs, seqs_cap;
@@ -1128,8 +1199,11 @@ static void env_open(struct env *e, const char *parent, size_t batch_bytes, int 
 	sc.max_bytes = 8ull << 30;
 	if (spool__open(&e->sp, &sc, err, sizeof(err)))
 		die("%s", err);
-	if (batcher__new(&e->b, batch_bytes, BATCH_MAX_EVENTS, 1000))
+	if (batcher__new(&e->b, batch_bytes, BATCH_MAX_EVENTS, 1000) ||
+	    batcher__new(&e->bp, batch_bytes, BATCH_MAX_EVENTS, 1000))
 		die("batcher__new(%zu) failed", batch_bytes);
+	if (share_blocks && batcher__share_blocks(e->b))
+		die("batcher__share_blocks failed");
 	buf__init(&e->sealed, BATCH_MAX_BATCH_BYTES);
 	buf__init(&e->capture, (size_t)1 << 30);
 	e->level = level;
@@ -1139,6 +1213,7 @@ static void env_open(struct env *e, const char *parent, size_t batch_bytes, int 
 static void env_close(struct env *e)
 {
 	batcher__free(e->b);
+	batcher__free(e->bp);
 	spool__close(e->sp);
 	seq_store__close(e->seq);
 	device__free(e->dev);
@@ -1187,6 +1262,7 @@ static void flush_vigil(struct env *e, struct run *r, bool capture)
 	m.key_id = e->dev->cur.key_id;
 	m.seq = seq;
 	m.created_ns = clock_ns(CLOCK_REALTIME);
+	m.flags = batcher__flags(e->b);
 	buf__reset(&e->sealed);
 	if (batch_seal(&m, lines, len, e->dev->cur.key, e->level, &e->sealed, err, sizeof(err)))
 		die("%s", err);
@@ -1223,7 +1299,7 @@ static void flush_plain(struct env *e, struct peer *p, struct run *r)
 	size_t len, done = 0;
 	uint32_t count;
 
-	lines = batcher__take(e->b, &len, &count);
+	lines = batcher__take(e->bp, &len, &count);
 	if (!lines)
 		return;
 	s = now();
@@ -1253,7 +1329,7 @@ static void flush_zstd(struct env *e, struct peer *p, struct run *r)
 	size_t len, clen;
 	uint32_t count;
 
-	lines = batcher__take(e->b, &len, &count);
+	lines = batcher__take(e->bp, &len, &count);
 	if (!lines)
 		return;
 	s = now();
@@ -1289,9 +1365,10 @@ static void agent_round(struct env *e, struct corpus *c, enum agent_path path, u
 	}
 	t0 = now();
 	for (uint64_t i = 0; i < n; i++) {
-		size_t len;
-		const char *line = corpus_line(c, (size_t)(i % c->n), &len);
-		int ret = batcher__add(e->b, line, len, 0, err, sizeof(err));
+		size_t len, k = (size_t)(i % c->n);
+		const char *line = corpus_line(c, k, &len);
+		struct batcher *b = path == A_VIGIL ? e->b : e->bp;
+		int ret = batcher__add_blocks(b, line, len, &c->bl[k], 0, err, sizeof(err));
 
 		if (ret < 0)
 			die("batcher__add: %s", err);
@@ -1303,7 +1380,7 @@ static void agent_round(struct env *e, struct corpus *c, enum agent_path path, u
 					flush_plain(e, &p, r);
 				else
 					flush_zstd(e, &p, r);
-			} while (i + 1 == n && batcher__count(e->b));
+			} while (i + 1 == n && batcher__count(b));
 		}
 	}
 	lap(&r->total, &t0);
@@ -1472,17 +1549,41 @@ struct seal_stats {
 
 static const uint8_t bench_key[32] = "pipebench-key-pipebench-key-pipe";
 
+/* Corpus lines [k, k + got) (at p, len bytes) as the shipper's batcher
+ * hands them to batch_seal: with shared blocks, encoded with a table of
+ * their own, into tmp; *flags the batch flags for the seal. */
+static const char *batch_body(const struct corpus *c, size_t k, size_t got, const char *p,
+			      size_t *len, struct blocks_enc *enc, struct buf *tmp, uint32_t *flags)
+{
+	*flags = 0;
+	if (!share_blocks)
+		return p;
+	blocks_enc__reset(enc);
+	buf__reset(tmp);
+	for (size_t i = k; i < k + got; i++)
+		if (blocks_enc__add(enc, tmp, c->data.data + c->off[i], c->off[i + 1] - c->off[i],
+				    &c->bl[i]))
+			die("blocks_enc__add failed");
+	*flags = BATCH_FLAG_BLOCKS;
+	*len = tmp->len;
+	return tmp->data;
+}
+
 /* Seals the corpus in chunks (at most max_bytes / max_lines), at most
  * max_events events; seal CPU time and wire bytes. */
 static void seal_pass(const struct corpus *c, size_t max_bytes, size_t max_lines,
 		      uint64_t max_events, int level, struct seal_stats *ss)
 {
-	struct buf out;
+	struct blocks_enc *enc;
+	struct buf out, tmp;
 	char err[512];
 	uint64_t seq = 1;
 
 	memset(ss, 0, sizeof(*ss));
 	buf__init(&out, BATCH_MAX_BATCH_BYTES);
+	buf__init(&tmp, BATCH_MAX_RAW_BYTES);
+	if (blocks_enc__new(&enc))
+		die("out of memory");
 	for (size_t k = 0; k < c->n && ss->events < max_events;) {
 		struct batch_meta m = { .device_id = "3d1219c7c4c5404aaa1f6d2a48adfda4",
 					.org_id = "default", .key_id = 1, .seq = seq++,
@@ -1497,17 +1598,20 @@ static void seal_pass(const struct corpus *c, size_t max_bytes, size_t max_lines
 		if (k + got == c->n && ss->batches)
 			break;
 		buf__reset(&out);
+		ss->raw += len;
 		t = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+		p = batch_body(c, k, got, p, &len, enc, &tmp, &m.flags);
 		if (batch_seal(&m, p, len, bench_key, level, &out, err, sizeof(err)))
 			die("%s", err);
 		ss->cpu += clock_ns(CLOCK_THREAD_CPUTIME_ID) - t;
 		ss->events += got;
 		ss->batches++;
-		ss->raw += len;
 		ss->wire += wire_bytes(out.len);
 		k += got;
 	}
 	buf__free(&out);
+	buf__free(&tmp);
+	blocks_enc__free(enc);
 }
 
 /* zstd alone on the same chunks: CPU ns per event. */
@@ -1554,10 +1658,13 @@ static void split_pass(const struct corpus *c, size_t max_bytes, int level, uint
 	size_t cap = ZSTD_compressBound(max_bytes) + BATCH_HEADER_LEN;
 	uint8_t *dst = malloc(cap), *ct = malloc(cap + 16), md[32], nonce[12] = { 0 };
 	EVP_CIPHER *aes = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	struct blocks_enc *enc;
+	struct buf tmp;
 
 	memset(sp, 0, sizeof(*sp));
-	if (!z || !zx || !dst || !ct || !aes)
+	if (!z || !zx || !dst || !ct || !aes || blocks_enc__new(&enc))
 		die("out of memory for the split pass");
+	buf__init(&tmp, BATCH_MAX_RAW_BYTES);
 	ZSTD_CCtx_setParameter(zx, ZSTD_c_compressionLevel, level);
 	ZSTD_CCtx_setParameter(zx, ZSTD_c_checksumFlag, 1);
 	buf__init(&out, BATCH_MAX_BATCH_BYTES);
@@ -1575,6 +1682,9 @@ static void split_pass(const struct corpus *c, size_t max_bytes, int level, uint
 		if (k + got == c->n && sp->events)
 			break;
 		buf__reset(&out);
+		sp->raw += len;
+		/* what the batcher hands over; encoding is the batcher's cost */
+		p = batch_body(c, k, got, p, &len, enc, &tmp, &m.flags);
 		t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 		if (batch_seal(&m, p, len, bench_key, level, &out, err, sizeof(err)))
 			die("%s", err);
@@ -1617,12 +1727,13 @@ static void split_pass(const struct corpus *c, size_t max_bytes, int level, uint
 			die("zstd: %s", ZSTD_getErrorName(clen));
 		sp->xxh += clock_ns(CLOCK_THREAD_CPUTIME_ID) - t1;
 		sp->events += got;
-		sp->raw += len;
 		sp->body += clen;
 		k += got;
 	}
 	sp->xxh = sp->xxh > sp->compress ? sp->xxh - sp->compress : 0;
 	buf__free(&out);
+	buf__free(&tmp);
+	blocks_enc__free(enc);
 	EVP_CIPHER_free(aes);
 	ZSTD_freeCCtx(z);
 	ZSTD_freeCCtx(zx);
@@ -1739,7 +1850,7 @@ static uint64_t num_arg(const char *s, uint64_t lo, uint64_t hi, const char *wha
 static void usage(void)
 {
 	fprintf(stderr, "usage: pipebench [-d DIR] [-n EVENTS] [-c EVENTS] [-r ROUNDS] [-l LEVEL] "
-		"[-b BATCH_BYTES] [-m reference|host|TYPE] [-i FILE] [-s] [-o FILE]\n");
+		"[-b BATCH_BYTES] [-m reference|host|TYPE] [-i FILE] [-s] [-P] [-o FILE]\n");
 	exit(2);
 }
 
@@ -1747,7 +1858,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 {
 	int opt;
 
-	while ((opt = getopt(argc, argv, "d:n:c:r:l:b:m:so:i:")) != -1) {
+	while ((opt = getopt(argc, argv, "d:n:c:r:l:b:m:so:i:P")) != -1) {
 		switch (opt) {
 		case 'd': o->dir = optarg; break;
 		case 'n': o->events = num_arg(optarg, 1000, 100000000, "-n"); break;
@@ -1764,6 +1875,7 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'm': o->mix = optarg; break;
 		case 's': o->sweep = true; break;
+		case 'P': share_blocks = false; break;
 		case 'o': o->dump = optarg; break;
 		case 'i': o->input = optarg; break;
 		default: usage();
@@ -1851,7 +1963,8 @@ static void report_agent(const struct opts *o, const struct corpus *c, struct ru
 	batcher_wall = v->ns_wall - v->st_wall[S_SEQ] - v->st_wall[S_SEAL] - v->st_wall[S_PUT];
 	printf("\nWhere vigil's agent side spends its time, ns per event (median round)\n");
 	printf("  %-46s %9s %9s %8s\n", "stage", "cpu", "wall", "of cpu");
-	print_stage("batcher__add/take (line copies, id rewrite)", batcher_cpu, batcher_wall,
+	print_stage(share_blocks ? "batcher__add/take (shared blocks, copies, id)" :
+		    "batcher__add/take (line copies, id rewrite)", batcher_cpu, batcher_wall,
 		    v->ns_cpu);
 	print_stage("seq_store__next (write, fsync, rename, fsync)", v->st_cpu[S_SEQ],
 		    v->st_wall[S_SEQ], v->ns_cpu);

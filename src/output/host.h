@@ -51,6 +51,7 @@ struct output_ctx {
 	size_t json_head_len;
 	char *json_tail;	/* ,"message_timezone":…,"host_information":{…}} */
 	size_t json_tail_len;
+	size_t json_host_off, json_host_len;	/* host_information's {…} in json_tail */
 };
 
 /* Gathers the host facts. device_id NULL or "" means the machine id. Fails

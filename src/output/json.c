@@ -400,6 +400,7 @@ static int render_constant_header(struct output_ctx *ctx)
 	jw_key(&w, &n, "user_data");
 	jw_str(&w, ctx->user_data);
 	jw_key(&w, &n, "host_information");
+	ctx->json_host_off = b.len;
 	jw_raw(&w, "{", 1);
 	jw_key(&w, &h, "hostname");
 	jw_str(&w, ctx->hostname);
@@ -425,6 +426,7 @@ static int render_constant_header(struct output_ctx *ctx)
 	}
 	ctx->json_tail = b.data;
 	ctx->json_tail_len = b.len;
+	ctx->json_host_len = b.len - 1 - ctx->json_host_off;	/* the last '}' closes the header */
 	return 0;
 fail:
 	buf__free(&b);
@@ -929,8 +931,8 @@ static void jw_dns(struct jw *w, const struct dns_op *op)
 	jw_raw(w, "}", 1);
 }
 
-/* Records a process block's place in the line for the shipper, which
- * sends each distinct block once per batch (ship/blocks.h). */
+/* Records a block's place in the line for the shipper, which sends each
+ * distinct block once per batch (ship/blocks.h). */
 static void block_span(struct line_blocks *bl, size_t off, size_t len)
 {
 	if (bl && bl->n < BLOCKS_MAX_SPANS && off <= UINT32_MAX && len <= UINT32_MAX) {
@@ -989,6 +991,9 @@ int json__write_event_blocks(struct buf *out, const struct event *ev, struct out
 
 	jw_raw(&w, "{\"message_header\":", 18);
 	jw_header(&w, ev, ti, ctx);
+	if (!w.err)	/* the same for every line of this agent: shared first */
+		block_span(bl, out->len - start - ctx->json_tail_len + ctx->json_host_off,
+			   ctx->json_host_len);
 	jw_raw(&w, ",\"activity_data\":{", 18);
 	jw_key(&w, &n, "name");
 	jw_str(&w, ti->name);

@@ -43,8 +43,10 @@ const char *json__signal_name(int sig, char *tmp, size_t tmplen);
 int json__write_proc(struct buf *out, const struct proc_info *p, int64_t boot_to_real_ns);
 
 int json__write_event(struct buf *out, const struct event *ev, struct output_ctx *ctx);
-/* The same, and where in the line its process and parent blocks are (for
- * the shipper's shared blocks); bl->n is 0 for events without them. */
+/* The same, and where in the line its blocks are, for the shipper's shared
+ * blocks (ship/blocks.h): the header's host_information object, then the
+ * process_details and parent_process_details values when the event has
+ * them. */
 int json__write_event_blocks(struct buf *out, const struct event *ev, struct output_ctx *ctx,
 			     struct line_blocks *bl);
 

@@ -148,15 +148,6 @@ int batcher__add_blocks(struct batcher *b, const char *line, size_t len,
 			len, b->max_bytes);
 		return -E2BIG;
 	}
-	if (b->share && !blocks_line_ok(line, len)) {
-		/* The JSON writer never makes one: '@' starts a definition and
-		 * {"@": outside a string is a reference (blocks.h). */
-		b->st.invalid++;
-		err_set(err, errlen,
-			"batcher: a %zu-byte line starts with '@' or holds {\"@\": (reserved for "
-			"shared blocks); dropped", len);
-		return -EINVAL;
-	}
 	if (other(b)->lines > 0) {
 		b->st.busy++;
 		err_set(err, errlen,
@@ -182,6 +173,15 @@ int batcher__add_blocks(struct batcher *b, const char *line, size_t len,
 		ret = blocks_enc__add(s->enc, &s->body, line, len, bl);
 	else
 		ret = buf__add(&s->body, line, len);
+	if (ret == -EINVAL) {
+		/* The JSON writer never makes one: '@' starts a definition and
+		 * {"@": outside a string is a reference (blocks.h). */
+		b->st.invalid++;
+		err_set(err, errlen,
+			"batcher: a %zu-byte line starts with '@' or holds {\"@\": (reserved for "
+			"shared blocks); dropped", len);
+		return -EINVAL;
+	}
 	if (ret) {
 		err_set(err, errlen, "batcher: out of memory for a %zu-byte line", len);
 		return -ENOMEM;

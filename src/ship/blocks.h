@@ -27,17 +27,18 @@
 
 #include "lib/buf.h"
 
-#define BLOCKS_MAX_SPANS 2		/* per line: the process and parent blocks */
+#define BLOCKS_MAX_SPANS 3		/* per line: host, process and parent blocks */
 #define BLOCKS_MIN_LEN 64		/* shorter spans stay inline: a definition and a
 					 * reference would cost about as much */
 #define BLOCKS_MAX_PER_BATCH 65536u	/* more distinct blocks stay inline */
-/* The most encoding can add to a line: two definitions' '@' and '\n', and
- * two references of at most 11 bytes ({"@":65535}) in place of the spans. */
-#define BLOCKS_LINE_SLACK 32u
+/* The most encoding can add to a line: its definitions' '@' and '\n', and
+ * references of at most 11 bytes ({"@":65535}) in place of the spans. */
+#define BLOCKS_LINE_SLACK 48u
 
 /* Where a line's shareable blocks are: n spans, in order, not overlapping,
  * inside the line before its '\n'. The JSON writer fills it
- * (json__write_event_blocks); a span it cannot use is left inline. */
+ * (json__write_event_blocks: the header's host_information, the process
+ * and parent blocks); a span the encoder cannot use is left inline. */
 struct line_blocks {
 	uint32_t off[BLOCKS_MAX_SPANS];
 	uint32_t len[BLOCKS_MAX_SPANS];
@@ -49,6 +50,7 @@ struct blocks_enc_stats {
 	uint64_t defined, shared;	/* spans sent as a definition, as a reference */
 	uint64_t inline_spans;		/* left in the line: too short, bad span, table full */
 	uint64_t bytes_in, bytes_out;	/* lines as given, as encoded */
+	uint64_t refused;		/* lines that start with '@' or hold {"@": */
 };
 
 /* One batch's table of blocks (the batcher keeps one per slot). */
@@ -64,18 +66,20 @@ void blocks_enc__reset(struct blocks_enc *e);
 /* Appends one line (len bytes, '\n' included) to out, the body being built
  * since the last reset: each usable span of bl (may be NULL) becomes a
  * reference, preceded by its definition line the first time the body holds
- * it. Appends at most len + BLOCKS_LINE_SLACK bytes. The caller checked the
- * line with blocks_line_ok. On error (-E2BIG: out's cap; -ENOMEM) nothing is
- * appended and the table is as it was. */
+ * it. Appends at most len + BLOCKS_LINE_SLACK bytes. A line that starts
+ * with '@' or holds {"@": where it is copied as it is would be misread by
+ * the collector: -EINVAL (the JSON writer never makes one). On error
+ * (-EINVAL, -E2BIG: out's cap, -ENOMEM) nothing is appended and the table
+ * is as it was. */
 int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, size_t len,
 		    const struct line_blocks *bl);
 /* Blocks defined in the body since the last reset. */
 uint32_t blocks_enc__count(const struct blocks_enc *e);
 void blocks_enc__stats(const struct blocks_enc *e, struct blocks_enc_stats *st);
 
-/* Whether line (len bytes, '\n' included) may go into a body with blocks:
- * it does not start with '@' and holds no {"@": (nor do its blocks: one
- * left inline is read as the rest of the line is). */
+/* Whether line (len bytes, '\n' included) holds nothing the collector could
+ * misread, wherever its blocks end up: it does not start with '@' and holds
+ * no {"@":. */
 bool blocks_line_ok(const char *line, size_t len);
 
 /* The collector's side: body (n bytes, the decompressed lines of a batch

@@ -113,7 +113,7 @@ int shipper__start(struct shipper *sh, char *err, size_t errlen);
  * caller closes its sink). Thread-safe. */
 /* What each line costs in the ingress beyond its bytes (where its blocks
  * are); ingress_max_bytes counts it. */
-#define SHIPPER_INGRESS_LINE_OVERHEAD 24
+#define SHIPPER_INGRESS_LINE_OVERHEAD 32
 int shipper__add_line(struct shipper *sh, const char *line, size_t len);
 /* The same, with where the line's process blocks are (ship/blocks.h; NULL:
  * none): each batch then carries every distinct block once. */

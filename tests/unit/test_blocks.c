@@ -147,6 +147,24 @@ static void test_spans_and_reserved(void)
 	CHECK(got.len == 3 * n && memcmp(got.data, line, n) == 0 &&
 	      memcmp(got.data + 2 * n, line, n) == 0);
 
+	/* the encoder refuses what the collector would misread, where it is
+	 * copied as it is; inside a shared block it is only data */
+	buf__reset(&body);
+	blocks_enc__reset(e);
+	n = (size_t)snprintf(line, sizeof(line), "{\"a\":%s,\"b\":{\"@\":0}}\n", pool[0]);
+	bl = (struct line_blocks){ .off = { 5 }, .len = { (uint32_t)pool_len[0] }, .n = 1 };
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), -EINVAL);
+	CHECK_INT(body.len, 0);
+	CHECK_INT(blocks_enc__count(e), 0);
+	CHECK_INT(blocks_enc__add(e, &body, "@{}\n", 4, NULL), -EINVAL);
+	n = (size_t)snprintf(line, sizeof(line), "{\"a\":{\"@\":0,\"pad\":\"%070d\"}}\n", 0);
+	bl = (struct line_blocks){ .off = { 5 }, .len = { (uint32_t)(n - 7) }, .n = 1 };
+	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+	CHECK_INT(blocks_enc__count(e), 1);
+	buf__reset(&got);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 1 << 20, &got, err, sizeof(err)), 0);
+	CHECK(got.len == n && memcmp(got.data, line, n) == 0);
+
 	/* reserved: '@' first, {"@": anywhere; '@' elsewhere and escaped is fine */
 	CHECK(!blocks_line_ok("@x\n", 3));
 	CHECK(!blocks_line_ok("{\"a\":{\"@\":1}}\n", 14));

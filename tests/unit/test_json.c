@@ -21,6 +21,7 @@
 #include "model/proc.h"
 #include "output/host.h"
 #include "output/json.h"
+#include "ship/blocks.h"
 #include "unit.h"
 
 static const char *srcdir = ".";
@@ -595,6 +596,45 @@ static void test_golden(void)
 		blank_id(b.data);
 		CHECK_STR(b.data, first);
 		free(first);
+	}
+
+	/* where the shared blocks are (ship/blocks.h): exactly the
+	 * host_information object and the process and parent values, whole
+	 * JSON objects, also when the line is appended after another */
+	{
+		static const char *const keys[3] = { "\"host_information\":",
+						     "\"process_details\":",
+						     "\"parent_process_details\":" };
+		struct line_blocks bl;
+		size_t at = b.len;
+
+		CHECK_INT(json__write_event_blocks(&b, &ev, &ctx, &bl), 0);
+		CHECK_INT(bl.n, 3);
+		for (unsigned i = 0; i < bl.n && i < 3; i++) {
+			const char *v = strstr(b.data + at, keys[i]);
+
+			CHECK(v && (size_t)(v + strlen(keys[i]) - b.data - at) == bl.off[i]);
+			if (i < 2)
+				CHECK(b.data[at + bl.off[i]] == '{' &&
+				      b.data[at + bl.off[i] + bl.len[i] - 1] == '}');
+			else	/* this process's parent is not known: null, too short to share */
+				CHECK(bl.len[i] == 4 && !memcmp(b.data + at + bl.off[i], "null", 4));
+			CHECK(b.data[at + bl.off[i] + bl.len[i]] == (i == 1 ? ',' : '}'));
+		}
+		CHECK(bl.len[0] > 100 && bl.len[1] > 500);
+		CHECK(blocks_line_ok(b.data + at, b.len - at));
+		b.len = at;
+		b.data[at] = '\0';
+		ev.type = SYS_EVENTS_DROPPED;	/* no process: the host block only */
+		ev.proc = NULL;
+		ev.message = "x";
+		CHECK_INT(json__write_event_blocks(&b, &ev, &ctx, &bl), 0);
+		CHECK_INT(bl.n, 1);
+		b.len = at;
+		b.data[at] = '\0';
+		ev.type = EVT_PROCESS_CREATED;
+		ev.proc = &p;
+		ev.message = NULL;
 	}
 
 	/* appends: two events, two lines */
