@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vigil_harness import (Agent, Checker, TestFailure, finish, guarded, main_wrapper,  # noqa: E402
@@ -183,11 +184,17 @@ class Site:
                       glob.glob(os.path.join(self.state, "spool", "*.vgs")))
 
     def last_seq(self):
+        """The seq file's last seq: the larger of its two slots
+        ("<20 digits> <crc32>\n" at 0 and 4096; src/ship/seq_store.c)."""
         try:
-            with open(os.path.join(self.state, "seq")) as f:
-                return int(f.read().strip())
+            with open(os.path.join(self.state, "seq"), "rb") as f:
+                data = f.read()
         except FileNotFoundError:
             return 0
+        slots = [int(m.group(1)) for m in
+                 re.finditer(rb"(\d{20}) [0-9a-f]{8}\n", data)
+                 if zlib.crc32(m.group(1)) == int(m.group(0)[21:29], 16)]
+        return max(slots) if slots else int(data.strip() or b"0")
 
     def cleanup(self, c):
         self.stop_collector()
