@@ -1,5 +1,5 @@
-// sources: src/ship/batch.c src/ship/frame.c src/lib/buf.c src/lib/err.c
-// libs: -lzstd -lcrypto -lpthread
+// sources: src/ship/batch.c src/ship/blocks.c src/ship/frame.c src/lib/buf.c src/lib/err.c
+// libs: -lzstd -lcrypto -lxxhash -lpthread
 /* libFuzzer target for the collector's input path. The first byte picks a
  * mode, the rest is the input:
  *   0  a byte stream for the frame reader, fed in pieces whose size the
@@ -12,7 +12,11 @@
  *      re-signing with the fixed key, so the fuzzer gets past the HMAC and
  *      the events hash into zstd and the line count;
  *   3  lines to seal: batch_seal must accept exactly the valid line sets,
- *      and what it seals must parse, verify and open back to the input.
+ *      and what it seals must parse, verify and open back to the input;
+ *   4  lines through the shared-blocks encoder, spans picked by each line's
+ *      first bytes: it refuses only lines the collector could misread, and
+ *      what it accepts expands back byte for byte (the collector's side of
+ *      blocks on hostile bodies is mode 2 with BATCH_FLAG_BLOCKS set).
  * abort() on any broken invariant, so libFuzzer keeps the input. */
 #include <errno.h>
 #include <stdint.h>
@@ -23,6 +27,7 @@
 
 #include "lib/buf.h"
 #include "ship/batch.h"
+#include "ship/blocks.h"
 #include "ship/frame.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -46,7 +51,7 @@ static void check_err(int rc, const char *err, size_t errsize)
 	if (rc == 0)
 		need(err[0] == '\0');
 	else if (rc != -ENOMEM)
-		need(strncmp(err, "batch: ", 7) == 0);
+		need(strncmp(err, "batch: ", 7) == 0 || strncmp(err, "blocks: ", 8) == 0);
 }
 
 static size_t count_nl(const char *p, size_t n)
@@ -252,6 +257,60 @@ static void seal(const uint8_t *data, size_t size)
 	buf__free(&out);
 }
 
+static void blocks(const uint8_t *data, size_t size)
+{
+	struct blocks_enc *e;
+	struct buf body, want, got;
+	const char *p = (const char *)data, *end = p + size;
+	uint32_t accepted = 0;
+	char err[256];
+
+	need(blocks_enc__new(&e) == 0);
+	buf__init(&body, 1 << 22);
+	buf__init(&want, 1 << 22);
+	buf__init(&got, 1 << 22);
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) + 1 : 0;
+		struct line_blocks bl = { 0 };
+		int rc;
+
+		if (!nl)
+			break;
+		if (len < 2) {	/* the batcher refuses empty lines before encoding */
+			p = nl + 1;
+			continue;
+		}
+		/* spans from the line's first bytes: n, then (start, length) pairs
+		 * scaled to the line, short ones included (they stay inline) */
+		bl.n = len > 1 ? (unsigned char)p[0] % (BLOCKS_MAX_SPANS + 2) : 0;
+		for (unsigned i = 0; i < bl.n && i < BLOCKS_MAX_SPANS; i++) {
+			unsigned char a = len > 2 + 2 * i ? (unsigned char)p[1 + 2 * i] : 0;
+			unsigned char b = len > 3 + 2 * i ? (unsigned char)p[2 + 2 * i] : 0;
+
+			bl.off[i] = (uint32_t)(a * len / 256);
+			bl.len[i] = (uint32_t)(b * len / 128);
+		}
+		rc = blocks_enc__add(e, &body, p, len, &bl);
+		if (rc == 0) {
+			need(buf__add(&want, p, len) == 0);
+			accepted++;
+		} else {
+			need(rc == -EINVAL && !blocks_line_ok(p, len));
+		}
+		p = nl + 1;
+	}
+	if (accepted) {
+		need(blocks_expand(body.data, body.len, accepted, 1 << 22, &got, err,
+				   sizeof(err)) == 0);
+		need(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+	}
+	buf__free(&body);
+	buf__free(&want);
+	buf__free(&got);
+	blocks_enc__free(e);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t *copy;
@@ -263,7 +322,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	need(copy != NULL);
 	if (size > 1)
 		memcpy(copy, data + 1, size - 1);
-	switch (data[0] & 3) {
+	switch (data[0] & 7) {
 	case 0:
 		frames(copy, size - 1);
 		break;
@@ -272,6 +331,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 2:
 		reseal(copy, size - 1);
+		break;
+	case 4:
+		blocks(copy, size - 1);
 		break;
 	default:
 		seal(copy, size - 1);
