@@ -1966,7 +1966,7 @@ static void report_agent(const struct opts *o, const struct corpus *c, struct ru
 	print_stage(share_blocks ? "batcher__add/take (shared blocks, copies, id)" :
 		    "batcher__add/take (line copies, id rewrite)", batcher_cpu, batcher_wall,
 		    v->ns_cpu);
-	print_stage("seq_store__next (write, fsync, rename, fsync)", v->st_cpu[S_SEQ],
+	print_stage("seq_store__next (slot write, fdatasync)", v->st_cpu[S_SEQ],
 		    v->st_wall[S_SEQ], v->ns_cpu);
 	print_stage("batch_seal", v->st_cpu[S_SEAL], v->st_wall[S_SEAL], v->ns_cpu);
 	print_stage("  compress (zstd)", parts[0] * v->st_cpu[S_SEAL] / seal, 0, v->ns_cpu);
@@ -1984,8 +1984,8 @@ static void report_agent(const struct opts *o, const struct corpus *c, struct ru
 	print_stage("total", v->ns_cpu, v->ns_wall, v->ns_cpu);
 	note("batch_seal's parts: its time in the run split in the proportions measured on the "
 	     "same batches apart (batch_seal %.0f ns/event there, beside zstd %.0f, sha256 %.0f, "
-	     "hmac %.0f on their own); AES-GCM measured apart as spool.c does it. The four fsyncs "
-	     "per batch (seq file and dir, spool record and dir) cost %.0f us of wall time per "
+	     "hmac %.0f on their own); AES-GCM measured apart as spool.c does it. The three syncs "
+	     "per batch (the seq file's slot, the spool record and its dir) cost %.0f us of wall time per "
 	     "batch of %.0f events.", seal, parts[0], parts[1], parts[2],
 	     (v->st_wall[S_SEQ] + v->st_wall[S_PUT] - enc) * v->ev_per_batch / 1e3,
 	     v->ev_per_batch);

@@ -1001,7 +1001,7 @@ pipeline_report() {
 	fi
 	# the project's flags and the link line of the Makefile's unit tests
 	if ! gcc "${CFLAGS[@]}" -I.output/gen -Isrc bench/pipebench.c "$lib" -lbpf -lelf -lz \
-		-lyaml -lssl -lcrypto -lzstd -lsqlite3 -lcap -lpthread -o "$OUT/pipebench"; then
+		-lyaml -lssl -lcrypto -lzstd -lsqlite3 -lxxhash -lcap -lpthread -o "$OUT/pipebench"; then
 		echo "Pipeline benchmark: not run, bench/pipebench.c does not build" |
 			tee "${tee_args[@]}" "$OUT/results.txt"
 		return 1
