@@ -22,7 +22,7 @@ const struct route_column route_head_cols[ROUTE_H_MAX] = {
 
 const struct route_column route_proc_cols[ROUTE_PROC_COLS] = {
 	{ "process_name", PD "process_name", ROUTE_TEXT, ROUTE_INDEX },
-	{ "pid", PD "process_id", ROUTE_INT, 0 },
+	{ "pid", PD "process_id", ROUTE_INT, ROUTE_INDEX },
 	{ "ppid", PD "process_parent_process_id", ROUTE_INT, 0 },
 	{ "exe", PD "process_executable_path", ROUTE_TEXT, ROUTE_PATH },
 	{ "cmdline", PD "process_command_line", ROUTE_TEXT, 0 },

@@ -24,9 +24,12 @@ enum route_type {
 };
 
 /* Column flags. */
-/* Indexed as (column, time_ns). Only for a column a query filter matches
- * with '=' (test_query checks the plan uses it): every index costs every
- * insert. */
+/* In the table's time index, (time_ns, id, then these columns): a query
+ * filter that matches the column with '=' is tested in the index entry as
+ * the query walks it newest first, and only matching rows are read. Not an
+ * index of its own: one keyed by the column is appended to in as many places
+ * as a batch has values, each a page written per commit (store_sqlite.c has
+ * the numbers). */
 #define ROUTE_INDEX 0x1u
 #define ROUTE_PATH 0x2u		/* matched by the query path filter */
 #define ROUTE_ADDR 0x4u		/* matched by the query address filter */

@@ -725,18 +725,20 @@ static void test_reopen(void)
 		&ev_bash);
 	CHECK_INT(insert(st, "0a1b", 7, 7, &b, &r), 0);
 	store__close(st);
-	/* Indexes of an older version: one no longer wanted, one defined
-	 * differently; reopening drops the first and remakes the second. */
+	/* Indexes of older versions: ones no longer wanted (schema 3's
+	 * process name index among them), one defined differently (schema 3's
+	 * time index); reopening drops the first and remakes the second. */
 	{
 		sqlite3 *rw = NULL;
 
 		CHECK_INT(sqlite3_open(dbpath, &rw), SQLITE_OK);
 		CHECK_INT(sqlite3_exec(rw, "CREATE INDEX file_events_user ON file_events(user);"
 				       "CREATE INDEX file_events_pid ON file_events(pid);"
-				       "DROP INDEX file_events_process_name;"
 				       "CREATE INDEX file_events_process_name ON "
-				       "file_events(process_name)", NULL,
-				       NULL, NULL), SQLITE_OK);
+				       "file_events(process_name, time_ns);"
+				       "DROP INDEX file_events_time;"
+				       "CREATE INDEX file_events_time ON file_events(time_ns);"
+				       "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
 		sqlite3_close(rw);
 	}
 	st = open_store(0, 0, 0, 0, 0);
@@ -746,10 +748,14 @@ static void test_reopen(void)
 		  0);
 	CHECK_INT(q_int("SELECT count(*) FROM sqlite_schema WHERE name = 'file_events_pid'", NULL),
 		  0);
-	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'file_events_process_name'",
+	CHECK_INT(q_int("SELECT count(*) FROM sqlite_schema WHERE name = "
+			"'file_events_process_name'", NULL), 0);
+	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'file_events_time'", NULL),
+		  "CREATE INDEX file_events_time ON file_events(time_ns, id, process_name, pid)");
+	CHECK_STR(q_text("SELECT sql FROM sqlite_schema WHERE name = 'system_activity_time'",
 			 NULL),
-		  "CREATE INDEX file_events_process_name ON file_events(process_name, time_ns)");
-	CHECK_INT(q_int("PRAGMA user_version", NULL), 3);
+		  "CREATE INDEX system_activity_time ON system_activity(time_ns)");
+	CHECK_INT(q_int("PRAGMA user_version", NULL), 4);
 	CHECK_INT(store__last_seq(st, "0a1b", &last, err, sizeof(err)), 0);
 	CHECK_INT(last, 7);
 	CHECK_INT(insert(st, "0a1b", 7, 7, &b, &r), 0);
