@@ -77,7 +77,23 @@
  * events of pipebench's reference mix, batches of 4 MiB, on disk);
  * pipebench's collector side 84k -> 117k events/s/core (wall 73k -> 97k).
  * What is left is mostly the pages a commit writes: every b-tree a batch
- * touches costs its last leaf and its parent, 16 KiB each, per commit. */
+ * touches costs its last leaf and its parent, 16 KiB each, per commit
+ * (~50 pages, 1.5 ms of CPU per commit: a batch of 0.5 MiB costs 14.6 us
+ * per event, one of 4 MiB 6.8). Hence no index per process name (see
+ * table_indexes). With that and OR FAIL, pipebench's collector side went
+ * from 101-103k to 129-131k events/s/core (wall 89k -> 111-114k; both
+ * binaries in the same run, 3 rounds each).
+ * Tried and not kept (harness over pipebench's corpus, steady state):
+ *  - devices as integers in raw and typed rows instead of their 32 hex
+ *    digits: 12% fewer bytes in the file, no CPU difference measurable;
+ *    and vigil_raw_json reads by the text id;
+ *  - raw rows 16 to an INSERT: with a UNIQUE index SQLite opens a
+ *    statement journal for a multi-row INSERT whatever its conflict
+ *    clause (OR IGNORE, OR FAIL), 2.4 -> 7.2 KB written per event;
+ *  - page_size 8 KiB now that rows are small: same CPU (7.4 vs 7.5 us),
+ *    7% fewer bytes written;
+ *  - no raw_events_time index: no difference measurable (retention needs
+ *    it). Without the UNIQUE index raw rows would be 0.8 us cheaper. */
 #define STORE_PAGE_SIZE 16384
 #define STORE_WAL_CHECKPOINT_PAGES 4096		/* 64 MiB of WAL */
 #define STORE_WAL_LIMIT_BYTES (64 << 20)
