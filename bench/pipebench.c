@@ -39,7 +39,7 @@
  *
  * build (bench/run.sh's pipeline workload does this):
  *	gcc -O2 -std=gnu11 -D_GNU_SOURCE -I.output/gen -Isrc bench/pipebench.c \
- *	    .output/std/libvigil.a -lssl -lcrypto -lzstd -lsqlite3 -lpthread
+ *	    .output/std/libvigil.a -lssl -lcrypto -lzstd -lsqlite3 -lxxhash -lz -lpthread
  *
  * Synthetic events: the agent's JSON layout key for key (copied from its
  * output), with a pool of processes (executables with fixed hashes, pids,

@@ -100,7 +100,9 @@ static int verify_batch(const uint8_t *p, size_t n)
 	rc = batch_open(p, n, &m, &lim, &out, &why, err, sizeof(err));
 	check_err(rc, err, sizeof(err));
 	if (rc == 0) {
-		need(why == BATCH_OK && out.len == m.raw_len);
+		/* shared blocks expand the body; plain lines are the body */
+		need(why == BATCH_OK && out.len <= lim.max_raw_bytes &&
+		     ((m.flags & BATCH_FLAG_BLOCKS) || out.len == m.raw_len));
 		need(out.data[out.len - 1] == '\n' && count_nl(out.data, out.len) == m.event_count);
 		need(memmem(out.data, out.len, "\n\n", 2) == NULL && out.data[0] != '\n');
 		/* the events hash is over the body as sent */
@@ -109,6 +111,8 @@ static int verify_batch(const uint8_t *p, size_t n)
 	} else {
 		need(out.len == 0);
 		need(rc == -ENOMEM ||
+		     ((m.flags & BATCH_FLAG_BLOCKS) && (rc == -EMSGSIZE || rc == -E2BIG) &&
+		      why == BATCH_TOO_BIG) ||
 		     (rc == -EBADMSG &&
 		      (why == BATCH_DECOMPRESS || why == BATCH_EVENTS_HASH ||
 		       why == BATCH_EVENT_COUNT || why == BATCH_MALFORMED)));

@@ -31,8 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vigil_harness import REPO, Checker, TestFailure, finish, main_wrapper, vigil_bin  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LDLIBS = ["-lbpf", "-lelf", "-lz", "-lyaml", "-lssl", "-lcrypto", "-lzstd", "-lsqlite3", "-lcap",
-          "-lpthread"]
+LDLIBS = ["-lbpf", "-lelf", "-lz", "-lyaml", "-lssl", "-lcrypto", "-lzstd", "-lsqlite3", "-lxxhash",
+          "-lcap", "-lpthread"]
 NS = 1000000000
 
 # ACK status and reasons (docs/pipeline.md)
