@@ -326,9 +326,10 @@ static void seal_take(struct shipper *sh)
 	pthread_mutex_lock(&sh->st_lock);
 	sh->st.spool_dropped_batches += dropped.batches;
 	sh->st.spool_dropped_events += dropped.events;
-	if (rc == -E2BIG) {
-		/* Bigger than the whole spool: it cannot be kept, which is what a
-		 * full spool means for it. */
+	if (rc == -E2BIG || rc == -ENOBUFS) {
+		/* Bigger than the whole spool, or the spool is full of batches
+		 * being delivered: it cannot be kept, which is what a full spool
+		 * means for it. */
 		sh->st.spool_dropped_batches++;
 		sh->st.spool_dropped_events += count;
 	} else if (!rc) {
@@ -339,6 +340,13 @@ static void seal_take(struct shipper *sh)
 	if (rc == -E2BIG) {
 		snprintf(msg, sizeof(msg), "batch %llu (%zu bytes sealed) does not fit in the spool "
 			 "at all (ship.spool_max_bytes)", (unsigned long long)seq, sh->sealed.len);
+		set_error(sh, msg);
+		if (strcmp(sh->seal_err_logged, msg))
+			log_warnx("ship: %s; its %u events are counted as spool_full", msg, count);
+		snprintf(sh->seal_err_logged, sizeof(sh->seal_err_logged), "%s", msg);
+	} else if (rc == -ENOBUFS) {
+		snprintf(msg, sizeof(msg), "batch %llu does not fit in the spool beside the batches "
+			 "being delivered (ship.spool_max_bytes)", (unsigned long long)seq);
 		set_error(sh, msg);
 		if (strcmp(sh->seal_err_logged, msg))
 			log_warnx("ship: %s; its %u events are counted as spool_full", msg, count);
@@ -470,6 +478,7 @@ static void close_session(struct shipper *sh)
 	sh->fd = -1;
 	sh->ninflight = 0;
 	sh->last_sent = 0;
+	spool__release(sh->spool);
 	frame_reader__free(sh->fr);
 	sh->fr = NULL;
 }
@@ -633,7 +642,7 @@ static int on_ack(struct shipper *sh, const struct frame_ack *a, char *why, size
 	sh->progress_ms = now_ms();
 	backoff__reset(&sh->bo);
 	session_proven(sh);
-	/* -ENOENT: the spool dropped it meanwhile to make room (counted there). */
+	/* In flight, so a full spool did not drop it. */
 	spool__ack(sh->spool, a->seq);
 	pthread_mutex_lock(&sh->st_lock);
 	if (a->status == FRAME_ACK_REJECTED) {

@@ -41,6 +41,7 @@ struct spool_rec {
 	uint64_t seq;
 	uint64_t size;		/* bytes of the record file */
 	uint32_t events;
+	bool in_flight;		/* handed out by spool__next, not acked or released */
 };
 
 struct spool_key {
@@ -361,14 +362,24 @@ static struct spool_rec ring_remove(struct spool *sp, uint32_t pos)
 	return r;
 }
 
-static void drop_oldest(struct spool *sp, struct spool_dropped *d)
+/* Drops the oldest record not in flight: one being delivered is left alone,
+ * since its ACK would arrive for a batch already counted as lost (and it
+ * is the likeliest of all to be stored). false: every record is in flight. */
+static bool drop_oldest(struct spool *sp, struct spool_dropped *d)
 {
-	struct spool_rec r = ring_remove(sp, 0);
+	struct spool_rec r;
+	uint32_t pos = 0;
 
+	while (pos < sp->count && rec_at(sp, pos)->in_flight)
+		pos++;
+	if (pos == sp->count)
+		return false;
+	r = ring_remove(sp, pos);
 	sp->st.dropped_batches++;
 	sp->st.dropped_events += r.events;
 	d->batches++;
 	d->events += r.events;
+	return true;
 }
 
 int spool__put(struct spool *sp, uint64_t seq, uint32_t event_count, const void *data,
@@ -398,8 +409,10 @@ int spool__put(struct spool *sp, uint64_t seq, uint32_t event_count, const void 
 	}
 	while (sp->count && (sp->st.pending_bytes + sp->reserved_bytes + size > sp->max_bytes ||
 			     sp->count + sp->reserved_records + 1 > sp->max_records))
-		drop_oldest(sp, &d);
-	/* Still no room: other puts hold reservations (this spool expects one putter). */
+		if (!drop_oldest(sp, &d))
+			break;
+	/* Still no room: the rest is in flight, or other puts hold
+	 * reservations (this spool expects one putter). */
 	if (sp->st.pending_bytes + sp->reserved_bytes + size > sp->max_bytes ||
 	    sp->count + sp->reserved_records + 1 > sp->max_records) {
 		pthread_mutex_unlock(&sp->lock);
@@ -522,14 +535,21 @@ int spool__next(struct spool *sp, uint64_t after_seq, struct buf *out, uint64_t 
 		pthread_mutex_unlock(&sp->lock);
 
 		ret = read_rec(sp, &r, out, event_count);
-		if (ret == 1) {
-			*seq = r.seq;
-			return 1;
-		}
 		if (ret < 0)
 			return ret;
 		pthread_mutex_lock(&sp->lock);
 		at = index_of(sp, r.seq);
+		if (ret == 1) {
+			/* Dropped while it was read: not handed out, so no ACK
+			 * can come for a batch counted as lost. */
+			if (at >= 0)
+				rec_at(sp, (uint32_t)at)->in_flight = true;
+			pthread_mutex_unlock(&sp->lock);
+			if (at < 0)
+				continue;
+			*seq = r.seq;
+			return 1;
+		}
 		if (at >= 0) {
 			struct spool_rec gone = ring_remove(sp, (uint32_t)at);
 
@@ -551,6 +571,16 @@ int spool__ack(struct spool *sp, uint64_t seq)
 		ring_remove(sp, (uint32_t)at);
 	pthread_mutex_unlock(&sp->lock);
 	return at >= 0 ? 0 : -ENOENT;
+}
+
+void spool__release(struct spool *sp)
+{
+	if (!sp)
+		return;
+	pthread_mutex_lock(&sp->lock);
+	for (uint32_t i = 0; i < sp->count; i++)
+		rec_at(sp, i)->in_flight = false;
+	pthread_mutex_unlock(&sp->lock);
 }
 
 void spool__stats(struct spool *sp, struct spool_stats *st)
@@ -669,7 +699,7 @@ static int scan(struct spool *sp, char *err, size_t errlen)
 		return ret;
 	}
 	while ((de = readdir(dir))) {
-		struct spool_rec r = { 0, 0, 0 };
+		struct spool_rec r = { 0, 0, 0, false };
 
 		if (!parse_rec_name(de->d_name, &r.seq))
 			continue;	/* not ours: left alone */
@@ -708,8 +738,8 @@ static int scan(struct spool *sp, char *err, size_t errlen)
 	}
 	sp->count = kept;
 	sp->st.pending_batches = kept;
-	while (sp->count && sp->st.pending_bytes > sp->max_bytes)
-		drop_oldest(sp, &d);
+	while (sp->count && sp->st.pending_bytes > sp->max_bytes && drop_oldest(sp, &d))
+		;
 	return 0;
 }
 

@@ -76,20 +76,25 @@ void spool__close(struct spool *sp);
  * key, records under any key_id dev still holds keep decrypting. */
 int spool__rekey(struct spool *sp, const struct device *dev, char *err, size_t errlen);
 /* Encrypts data[0..len) (a sealed batch of event_count events) as record seq and stores it
- * durably. Makes room first by deleting the oldest pending records; *dropped (may be NULL)
- * gets what was deleted for this put (also when the put then fails). -E2BIG: the record
- * would exceed max_bytes or max_record_bytes (nothing is dropped); -EEXIST: seq is
- * already spooled; -EINVAL: seq 0 or event_count over SPOOL_MAX_EVENTS. */
+ * durably. Makes room first by deleting the oldest pending records not in flight (see
+ * spool__next); *dropped (may be NULL) gets what was deleted for this put (also when the
+ * put then fails). -E2BIG: the record would exceed max_bytes or max_record_bytes (nothing
+ * is dropped); -ENOBUFS: no room even so (the rest is in flight); -EEXIST: seq is already
+ * spooled; -EINVAL: seq 0 or event_count over SPOOL_MAX_EVENTS. */
 int spool__put(struct spool *sp, uint64_t seq, uint32_t event_count, const void *data,
 	       size_t len, struct spool_dropped *dropped);
 /* The oldest pending record with seq > after_seq, decrypted into out (reset first; its
  * cap must hold the batch, else -E2BIG and the record stays). Returns 1 with *seq and
  * *event_count set, 0 when there is none, or a negative errno. Corrupt records met on
- * the way are deleted, counted and skipped. The record stays pending until acked. */
+ * the way are deleted, counted and skipped. The record stays pending until acked, and is
+ * in flight until then or spool__release: a full spool does not drop it, so a batch the
+ * collector may be storing is never also counted as lost. */
 int spool__next(struct spool *sp, uint64_t after_seq, struct buf *out, uint64_t *seq,
 		uint32_t *event_count);
 /* Deletes record seq (the collector stored it). 0 or -ENOENT if it is not pending. */
 int spool__ack(struct spool *sp, uint64_t seq);
+/* No record is in flight any more (the connection that carried them is gone). */
+void spool__release(struct spool *sp);
 void spool__stats(struct spool *sp, struct spool_stats *st);
 
 #endif

@@ -247,6 +247,7 @@ static void test_bounds(void)
 	CHECK_INT(st.pending_events, 40 + 50 + 60 + 70);
 	CHECK(st.pending_bytes <= 5 * rec);
 	expect_next(sp, 0, 4, 40, 1000);
+	spool__release(sp);	/* not being delivered: droppable again */
 
 	/* Bigger than the whole spool: refused, nothing dropped. */
 	CHECK_INT(put(sp, 8, 1, 5 * rec - SPOOL_OVERHEAD + 1, &d), -E2BIG);
@@ -299,6 +300,51 @@ static void test_bounds(void)
 	CHECK_INT(st.dropped_batches, 6);
 	CHECK_INT(st.dropped_events, 21);
 	expect_next(sp, 0, 7, 7, 10);
+	spool__close(sp);
+}
+
+/* A record handed out by next is being delivered: a full spool drops the
+ * oldest of the others, and its ACK still finds it (counted as lost and then
+ * acknowledged as stored, a batch was counted twice). */
+static void test_in_flight(void)
+{
+	const uint64_t rec = 1000 + SPOOL_OVERHEAD;
+	struct spool_dropped d;
+	struct spool_stats st;
+	struct spool *sp;
+
+	wipe_spool();
+	sp = open_spool(3 * rec, 0, 0, dev);
+	if (!sp)
+		return;
+	for (uint64_t s = 1; s <= 3; s++)
+		CHECK_INT(put(sp, s, (uint32_t)s, 1000, NULL), 0);
+	expect_next(sp, 0, 1, 1, 1000);		/* 1 and 2 in flight */
+	expect_next(sp, 1, 2, 2, 1000);
+	CHECK_INT(put(sp, 4, 4, 1000, &d), 0);	/* drops 3, not 1 */
+	CHECK_INT(d.batches, 1);
+	CHECK_INT(d.events, 3);
+	CHECK_INT(put(sp, 5, 5, 1000, &d), 0);	/* 4 is not in flight: it goes */
+	CHECK_INT(d.batches, 1);
+	CHECK_INT(d.events, 4);
+	/* Everything left is in flight: the new batch has no room, nothing goes. */
+	expect_next(sp, 2, 5, 5, 1000);
+	CHECK_INT(put(sp, 6, 6, 1000, &d), -ENOBUFS);
+	CHECK_INT(d.batches, 0);
+	CHECK_INT(spool__ack(sp, 1), 0);	/* the ACK finds its record */
+	CHECK_INT(spool__ack(sp, 2), 0);
+	spool__stats(sp, &st);
+	CHECK_INT(st.dropped_batches, 2);
+	CHECK_INT(st.dropped_events, 7);
+	CHECK_INT(st.pending_batches, 1);
+	/* The connection went: its batches may be dropped again, oldest first. */
+	CHECK_INT(put(sp, 6, 6, 1000, NULL), 0);
+	CHECK_INT(put(sp, 7, 7, 1000, NULL), 0);
+	spool__release(sp);
+	CHECK_INT(put(sp, 8, 8, 1000, &d), 0);
+	CHECK_INT(d.batches, 1);
+	CHECK_INT(d.events, 5);
+	expect_next(sp, 0, 6, 6, 1000);
 	spool__close(sp);
 }
 
@@ -644,6 +690,7 @@ int main(void)
 	if (dev) {
 		test_round_trip();
 		test_bounds();
+		test_in_flight();
 		test_tamper();
 		test_oversized_and_temp();
 		test_rotation_and_keys();
