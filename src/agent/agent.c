@@ -108,6 +108,7 @@ static int open_ship(struct agent *a)
 		.batch_interval_ms = c->ship_batch_interval_ms,
 		.batch_max_bytes = c->ship_batch_max_bytes,
 		.zstd_level = (int)c->ship_zstd_level,
+		.remote_blocks_max_bytes = c->ship_remote_blocks_max_bytes,
 	};
 	char err[1024];
 	int ret;
@@ -347,7 +348,8 @@ static bool ship_changed(const struct vigil_config *x, const struct vigil_config
 	       x->ship_spool_max_bytes != y->ship_spool_max_bytes ||
 	       x->ship_batch_interval_ms != y->ship_batch_interval_ms ||
 	       x->ship_batch_max_bytes != y->ship_batch_max_bytes ||
-	       x->ship_zstd_level != y->ship_zstd_level;
+	       x->ship_zstd_level != y->ship_zstd_level ||
+	       x->ship_remote_blocks_max_bytes != y->ship_remote_blocks_max_bytes;
 }
 
 static void swap_str(char **x, char **y)
@@ -374,6 +376,7 @@ static void keep_ship(struct vigil_config *next, struct vigil_config *running)
 	next->ship_batch_interval_ms = running->ship_batch_interval_ms;
 	next->ship_batch_max_bytes = running->ship_batch_max_bytes;
 	next->ship_zstd_level = running->ship_zstd_level;
+	next->ship_remote_blocks_max_bytes = running->ship_remote_blocks_max_bytes;
 }
 
 static void reload(struct agent *a)

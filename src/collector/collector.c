@@ -20,6 +20,9 @@
 
 #include "collector/collector.h"
 #include "collector/routes.h"
+#include "collector/store.h"
+#include "ship/batch.h"
+#include "ship/blocks.h"
 #include "lib/buf.h"
 #include "lib/config.h"
 #include "lib/log.h"
@@ -27,6 +30,10 @@
 
 /* After a batch bigger than this, the lines buffer is given back. */
 #define LINES_KEEP_BYTES (8u << 20)
+/* Slots of the set of batches one batch's remote blocks are in (half usable):
+ * an agent remembers BLOCKS_KNOWN_DEFAULT_ENTRIES blocks, so at most that
+ * many batches. */
+#define COLLECTOR_REFS_MAX 65536u
 /* Rejection log lines per window, whatever the number of connections. */
 #define REJECT_LOG_WINDOW_MS 60000u
 #define REJECT_LOG_PER_WINDOW 20u
@@ -127,6 +134,7 @@ struct collector {
 	struct keystore *ks;
 	struct batch_limits lim;
 	struct buf lines;		/* batch_open's output, capped at lim.max_raw_bytes */
+	uint64_t refs[COLLECTOR_REFS_MAX];	/* batches a batch's remote blocks are in */
 	FILE *print;
 	bool print_color;		/* print goes to a terminal */
 	sqlite3 *pdb;			/* in-memory, for the --print extraction */
@@ -301,6 +309,8 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 	struct collector *c = ctx;
 	uint8_t key[DEVICE_KEY_LEN], sha[32];
 	struct store_result res;
+	struct blocks_resolver res_blocks;
+	uint32_t nrefs;
 	struct batch_meta meta;
 	enum batch_error why = BATCH_OK;
 	char err[512];
@@ -339,7 +349,9 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 	}
 
 	buf__reset(&c->lines);
-	ret = batch_open(p, n, &meta, &c->lim, &c->lines, &why, err, sizeof(err));
+	store__resolver(c->st, meta.device_id, &res_blocks, c->refs, COLLECTOR_REFS_MAX);
+	ret = batch_open_resolve(p, n, &meta, &c->lim, &res_blocks, &c->lines, &why, err,
+				 sizeof(err));
 	if (ret && why == BATCH_OK) {
 		log_warnx("collector: %s device %s: batch seq %" PRIu64 " not judged: %s", ci->peer,
 			  ci->device_id, meta.seq, err);
@@ -357,10 +369,31 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 		c->failed++;
 		goto out;
 	}
+	if (res_blocks.seen_count > COLLECTOR_REFS_MAX / 2) {
+		/* Not all kept alive with it: refused rather than stored with
+		 * rows that could not be read back once those batches expire
+		 * (an agent remembers fewer: blocks_known.h). */
+		snprintf(err, sizeof(err), "remote blocks from %u batches (at most %u)",
+			 res_blocks.seen_count, COLLECTOR_REFS_MAX / 2);
+		ret = reject(c, ci, ack, meta.seq, BATCH_EVENT_COUNT, false, err);
+		goto out;
+	}
+	nrefs = 0;
+	for (uint32_t i = 0; i < COLLECTOR_REFS_MAX && res_blocks.seen_count; i++)
+		if (c->refs[i])
+			c->refs[nrefs++] = c->refs[i];
+	if (res_blocks.unresolved) {
+		log_warnx("collector: device %s: batch seq %" PRIu64 ": %" PRIu64 " of %" PRIu64
+			  " references to blocks of earlier batches name none stored; those "
+			  "events are stored with {\"unresolved_block\":...} in their place "
+			  "(counted as unresolved_block)", meta.device_id, meta.seq,
+			  res_blocks.unresolved, res_blocks.remote);
+		store__count_rejection(c->st, "unresolved_block", res_blocks.unresolved);
+	}
 	/* The body as sent is stored once, each raw row pointing into it. */
-	ret = store__insert_batch_body(c->st, &meta, sha, c->lines.data, c->lines.len,
-				       p + BATCH_HEADER_LEN, meta.body_len, &res, err,
-				       sizeof(err));
+	ret = store__insert_batch_refs(c->st, &meta, sha, c->lines.data, c->lines.len,
+				       p + BATCH_HEADER_LEN, meta.body_len, c->refs, nrefs, &res,
+				       err, sizeof(err));
 	if (ret) {
 		log_warnx("collector: %s device %s: batch seq %" PRIu64 " not stored: %s", ci->peer,
 			  ci->device_id, meta.seq, err);

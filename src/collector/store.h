@@ -83,6 +83,7 @@ struct store_retention {
 };
 
 struct store;
+struct blocks_resolver;
 
 struct store_ops {
 	const char *name;
@@ -91,8 +92,10 @@ struct store_ops {
 	/* body NULL: the lines are stored as text */
 	int (*insert_batch)(struct store *st, const struct batch_meta *meta,
 			    const uint8_t batch_sha256[32], const char *lines, size_t len,
-			    const void *body, size_t body_len, struct store_result *res,
-			    char *err, size_t errlen);
+			    const void *body, size_t body_len, const uint64_t *ref_seqs,
+			    uint32_t nref, struct store_result *res, char *err, size_t errlen);
+	void (*resolver)(struct store *st, const char *device_id, struct blocks_resolver *res,
+			 uint64_t *seen, uint32_t seen_max);
 	int (*last_seq)(struct store *st, const char *device_id, uint64_t *seq, char *err,
 			size_t errlen);
 	int (*retention)(struct store *st, uint64_t now_ns, struct store_retention *rep,
@@ -160,6 +163,19 @@ int store__insert_batch_body(struct store *st, const struct batch_meta *meta,
 			     const uint8_t batch_sha256[32], const char *lines, size_t len,
 			     const void *body, size_t body_len, struct store_result *res,
 			     char *err, size_t errlen);
+/* The same for a body whose remote block references (blocks.h) point into
+ * the device's batches ref_seqs[0..nref): each is kept at least as long as
+ * this one, so its rows can always be read back whole. */
+int store__insert_batch_refs(struct store *st, const struct batch_meta *meta,
+			     const uint8_t batch_sha256[32], const char *lines, size_t len,
+			     const void *body, size_t body_len, const uint64_t *ref_seqs,
+			     uint32_t nref, struct store_result *res, char *err, size_t errlen);
+/* A resolver (blocks.h) of device_id's remote block references against the
+ * batches stored, for batch_open_resolve; seen (may be NULL) collects the
+ * batches referred to, for store__insert_batch_refs. Valid until the next
+ * call on st. */
+void store__resolver(struct store *st, const char *device_id, struct blocks_resolver *res,
+		     uint64_t *seen, uint32_t seen_max);
 /* The highest seq stored for device_id; 0 when the device has none. */
 int store__last_seq(struct store *st, const char *device_id, uint64_t *seq, char *err,
 		    size_t errlen);

@@ -33,6 +33,7 @@
 #include <unistd.h>
 #include <zstd.h>
 
+#include "collector/block_cache.h"
 #include "collector/event_json.h"
 #include "collector/routes.h"
 #include "collector/store.h"
@@ -98,6 +99,7 @@
 #define STORE_WAL_CHECKPOINT_PAGES 4096		/* 64 MiB of WAL */
 #define STORE_WAL_LIMIT_BYTES (64 << 20)
 #define STORE_CACHE_KIB 65536
+#define STORE_BLOCK_CACHE_BYTES (32u << 20)	/* stored blocks, per connection */
 #define STORE_BUSY_MS 5000
 /* 2: fewer indexes, (column, time_ns); 3: raw_batches; 4: process name and
  * pid in the time index (create_indexes makes it and drops the old ones) */
@@ -151,7 +153,7 @@ struct sq {
 	struct buf arena;
 	sqlite3_stmt *batch_get, *batch_put, *dev_get, *dev_put, *raw_put, *type_put, *rej_put;
 	sqlite3_stmt *arch_len_get, *arch_len_put, *arch_forget;
-	sqlite3_stmt *raw_expire, *batch_expire, *body_put, *body_expire;
+	sqlite3_stmt *raw_expire, *batch_expire, *body_put, *body_expire, *body_keep;
 	struct raw_cache *ro_cache;	/* vigil_raw_json's on q->ro */
 	struct raw_cache *rw_cache;	/* and on q->db */
 	int64_t max_time_ns;		/* of the rows the batch being stored added */
@@ -701,6 +703,9 @@ static int prepare_common(struct sq *q, char *err, size_t errlen)
 		{ offsetof(struct sq, body_put),
 		  "INSERT INTO raw_batches (device_id, seq, flags, raw_len, max_time_ns, body)"
 		  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
+		{ offsetof(struct sq, body_keep),
+		  "UPDATE raw_batches SET max_time_ns = ?3"
+		  " WHERE device_id = ?1 AND seq = ?2 AND max_time_ns < ?3" },
 		{ offsetof(struct sq, body_expire),
 		  "DELETE FROM raw_batches WHERE id IN"
 		  " (SELECT id FROM raw_batches WHERE max_time_ns < ?1 LIMIT ?2)" },
@@ -800,10 +805,18 @@ struct raw_body {
 };
 
 /* One per connection (the function's user data), freed when it closes. */
+/* What block_cache's loads read through: a connection and a context. */
+struct blocks_loader {
+	sqlite3 *db;
+	ZSTD_DCtx *dctx;
+};
+
 struct raw_cache {
 	struct raw_body e[STORE_RAW_CACHE_ENTRIES];
 	uint64_t tick, bytes, decompressions, evictions;
 	ZSTD_DCtx *dctx;
+	struct block_cache *blocks;	/* remote references met in bodies read */
+	struct blocks_loader loader;
 	/* Set while the writer inserts raw rows: SQLite computes every
 	 * generated column of a new row, VIRTUAL ones too, and drops the
 	 * value; reading the body (not stored yet) for it would be waste. */
@@ -818,6 +831,7 @@ static void raw_cache_free(void *p)
 		return;
 	for (unsigned i = 0; i < STORE_RAW_CACHE_ENTRIES; i++)
 		free(c->e[i].data);
+	block_cache__free(c->blocks);
 	ZSTD_freeDCtx(c->dctx);
 	free(c);
 }
@@ -831,16 +845,19 @@ static void raw_cache_drop(struct raw_cache *c, struct raw_body *b)
 	c->evictions++;
 }
 
-/* The body of (device_id, seq) decompressed into a new buffer: *out, *n.
- * Returns NULL, or the reason it failed (an SQL error message). */
-static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device_id,
-			    int64_t seq, char **out, size_t *n)
+/* The body of (device_id, seq) as sent, decompressed (shared blocks not
+ * expanded) into a new buffer: *out, *n, *flags. Returns NULL, or the
+ * reason it failed; *missing tells "no such batch" from the rest. */
+static const char *raw_body_load(ZSTD_DCtx *dctx, sqlite3 *db, const char *device_id,
+				 int64_t seq, char **out, size_t *n, int64_t *flags_out,
+				 bool *missing)
 {
 	sqlite3_stmt *s;
 	const char *why = NULL;
 	int rc;
 
 	*out = NULL;
+	*missing = false;
 	rc = sqlite3_prepare_v2(db, "SELECT body, flags, raw_len FROM raw_batches"
 				" WHERE device_id = ?1 AND seq = ?2", -1, &s, NULL);
 	if (rc != SQLITE_OK)
@@ -860,7 +877,7 @@ static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device
 		else if (!(p = malloc((size_t)raw_len)))
 			why = "vigil_raw_json: out of memory";
 		else if (flags & 1) {
-			size_t r = ZSTD_decompressDCtx(c->dctx, p, (size_t)raw_len, body, blen);
+			size_t r = ZSTD_decompressDCtx(dctx, p, (size_t)raw_len, body, blen);
 
 			if (ZSTD_isError(r) || r != (size_t)raw_len)
 				why = "vigil_raw_json: the stored batch body does not decompress";
@@ -869,34 +886,79 @@ static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device
 		} else {
 			memcpy(p, body, blen);
 		}
-		if (!why && (flags & BATCH_FLAG_BLOCKS)) {
-			/* Offsets are into the lines as batch_open expanded them. */
-			struct buf x;
-
-			buf__init(&x, STORE_RAW_BODY_MAX);
-			if (blocks_expand(p, (size_t)raw_len, BLOCKS_ANY_EVENTS, STORE_RAW_BODY_MAX,
-					  &x, NULL, 0)) {
-				why = "vigil_raw_json: the stored batch body does not expand";
-				buf__free(&x);
-			} else {
-				free(p);
-				p = x.data;
-				raw_len = (int64_t)x.len;
-			}
-		}
 		if (why) {
 			free(p);
 		} else {
 			*out = p;
 			*n = (size_t)raw_len;
+			*flags_out = flags;
 		}
 	} else if (rc == SQLITE_DONE) {
 		why = "vigil_raw_json: no stored batch for this row";
+		*missing = true;
 	} else {
 		why = "vigil_raw_json: cannot read raw_batches";
 	}
 	sqlite3_finalize(s);
 	return why;
+}
+
+/* block_cache_load_fn over a connection (struct blocks_loader). */
+static int load_blocks_body(void *ctx, const char *device_id, uint64_t seq, char **body,
+			    size_t *len)
+{
+	struct blocks_loader *l = ctx;
+	int64_t flags;
+	bool missing;
+
+	if (seq > INT64_MAX)
+		return -ENOENT;
+	if (raw_body_load(l->dctx, l->db, device_id, (int64_t)seq, body, len, &flags, &missing))
+		return missing ? -ENOENT : -EIO;
+	return 0;
+}
+
+/* The body of (device_id, seq) as batch_open gave its lines (shared blocks
+ * expanded, remote ones through c's block cache) into a new buffer: *out,
+ * *n. Returns NULL, or the reason it failed (an SQL error message). */
+static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device_id,
+			    int64_t seq, char **out, size_t *n)
+{
+	const char *why;
+	int64_t flags = 0;
+	bool missing;
+	char *p;
+
+	*out = NULL;
+	why = raw_body_load(c->dctx, db, device_id, seq, &p, n, &flags, &missing);
+	if (why)
+		return why;
+	if (flags & BATCH_FLAG_BLOCKS) {
+		/* Offsets are into the lines as batch_open expanded them. */
+		struct blocks_resolver res;
+		struct buf x;
+
+		c->loader.db = db;
+		c->loader.dctx = c->dctx;
+		if (!c->blocks && block_cache__new(&c->blocks, STORE_BLOCK_CACHE_BYTES,
+						   load_blocks_body, &c->loader)) {
+			free(p);
+			return "vigil_raw_json: out of memory";
+		}
+		block_cache__resolver(c->blocks, device_id, &res, NULL, 0);
+		buf__init(&x, STORE_RAW_BODY_MAX);
+		if (blocks_expand(p, *n, BLOCKS_ANY_EVENTS, STORE_RAW_BODY_MAX, &x, &res, NULL,
+				  0)) {
+			buf__free(&x);
+			free(p);
+			return "vigil_raw_json: the stored batch body does not expand";
+		}
+		free(p);
+		p = x.data;
+		*n = x.len;
+	}
+	*out = p;
+	return NULL;
 }
 
 static void raw_json_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
@@ -1029,7 +1091,7 @@ static void sq_close(struct store *st)
 	sqlite3_stmt *all[] = { q->batch_get, q->batch_put, q->dev_get,
 				q->dev_put, q->raw_put, q->type_put, q->rej_put, q->arch_len_get,
 				q->arch_len_put, q->arch_forget, q->raw_expire, q->batch_expire,
-				q->body_put, q->body_expire };
+				q->body_put, q->body_expire, q->body_keep };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(all[i]);
 	if (q->ro && q->ro != q->db)
@@ -1527,8 +1589,8 @@ static void pending_add(struct store *st, const char *reason, uint64_t n)
 
 static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 			   const uint8_t batch_sha256[32], const char *lines, size_t len,
-			   const void *body, size_t body_len, struct store_result *res,
-			   char *err, size_t errlen)
+			   const void *body, size_t body_len, const uint64_t *ref_seqs,
+			   uint32_t nref, struct store_result *res, char *err, size_t errlen)
 {
 	struct sq *q = st->priv;
 	uint64_t now_ns = now_realtime_ns(), last = 0;
@@ -1624,6 +1686,16 @@ static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 		sqlite3_bind_int64(q->body_put, 5, q->max_time_ns);
 		sqlite3_bind_blob64(q->body_put, 6, body, body_len, SQLITE_STATIC);
 		ret = step_done(q->db, q->body_put, "storing the batch body", err, errlen);
+		/* The batches whose blocks it refers to live as long as it. */
+		for (uint32_t i = 0; i < nref && !ret; i++) {
+			if (ref_seqs[i] > INT64_MAX)
+				continue;
+			sqlite3_bind_text(q->body_keep, 1, meta->device_id, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q->body_keep, 2, (int64_t)ref_seqs[i]);
+			sqlite3_bind_int64(q->body_keep, 3, q->max_time_ns);
+			ret = step_done(q->db, q->body_keep, "keeping the batches it refers to",
+					err, errlen);
+		}
 		if (ret)
 			goto fail;
 	}
@@ -2109,11 +2181,37 @@ static int sq_explain(struct store *st, const struct query_filter *f, FILE *out,
 	return ret ?: query_sqlite_explain(((struct sq *)st->priv)->ro, f, out, err, errlen);
 }
 
+static int no_blocks(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+{
+	(void)ctx, (void)seq, (void)k, (void)p, (void)n;
+	return -ENOMEM;
+}
+
+static void sq_resolver(struct store *st, const char *device_id, struct blocks_resolver *res,
+			uint64_t *seen, uint32_t seen_max)
+{
+	struct sq *q = st->priv;
+	struct raw_cache *c = q->rw_cache;
+
+	c->loader.db = q->db;
+	c->loader.dctx = c->dctx;
+	if (!c->blocks && block_cache__new(&c->blocks, STORE_BLOCK_CACHE_BYTES, load_blocks_body,
+					   &c->loader)) {
+		/* no cache: a remote reference fails the batch, not judged
+		 * (the agent sends it again) */
+		memset(res, 0, sizeof(*res));
+		res->get = no_blocks;
+		return;
+	}
+	block_cache__resolver(c->blocks, device_id, res, seen, seen_max);
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
 	.open = sq_open,
 	.close = sq_close,
 	.insert_batch = sq_insert_batch,
+	.resolver = sq_resolver,
 	.last_seq = sq_last_seq,
 	.retention = sq_retention,
 	.flush = sq_flush,
@@ -2209,8 +2307,8 @@ int store__insert_batch(struct store *st, const struct batch_meta *meta,
 			const uint8_t batch_sha256[32], const char *lines, size_t len,
 			struct store_result *res, char *err, size_t errlen)
 {
-	return st->ops->insert_batch(st, meta, batch_sha256, lines, len, NULL, 0, res, err,
-				     errlen);
+	return st->ops->insert_batch(st, meta, batch_sha256, lines, len, NULL, 0, NULL, 0, res,
+				     err, errlen);
 }
 
 int store__insert_batch_body(struct store *st, const struct batch_meta *meta,
@@ -2222,8 +2320,27 @@ int store__insert_batch_body(struct store *st, const struct batch_meta *meta,
 		memset(res, 0, sizeof(*res));
 		return err_fail(-EINVAL, err, errlen, "store: no batch body");
 	}
-	return st->ops->insert_batch(st, meta, batch_sha256, lines, len, body, body_len, res,
-				     err, errlen);
+	return st->ops->insert_batch(st, meta, batch_sha256, lines, len, body, body_len, NULL, 0,
+				     res, err, errlen);
+}
+
+int store__insert_batch_refs(struct store *st, const struct batch_meta *meta,
+			     const uint8_t batch_sha256[32], const char *lines, size_t len,
+			     const void *body, size_t body_len, const uint64_t *ref_seqs,
+			     uint32_t nref, struct store_result *res, char *err, size_t errlen)
+{
+	if (!body) {
+		memset(res, 0, sizeof(*res));
+		return err_fail(-EINVAL, err, errlen, "store: no batch body");
+	}
+	return st->ops->insert_batch(st, meta, batch_sha256, lines, len, body, body_len,
+				     ref_seqs, nref, res, err, errlen);
+}
+
+void store__resolver(struct store *st, const char *device_id, struct blocks_resolver *res,
+		     uint64_t *seen, uint32_t seen_max)
+{
+	st->ops->resolver(st, device_id, res, seen, seen_max);
 }
 
 int store__raw_cache_stats(struct store *st, struct store_raw_cache_stats *out)

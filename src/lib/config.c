@@ -136,6 +136,8 @@ static const struct opt opts[] = {
 	{ "ship", "batch_max_bytes", OPT_SIZE, FIELD(ship_batch_max_bytes), 64 * KIB, 64 * MIB,
 	  4 * MIB, NULL, 0 },
 	{ "ship", "zstd_level", OPT_COUNT, FIELD(ship_zstd_level), 1, 19, 1, NULL, 0 },
+	{ "ship", "remote_blocks_max_bytes", OPT_SIZE, FIELD(ship_remote_blocks_max_bytes), 0,
+	  1 * GIB, 16 * MIB, NULL, 0 },
 
 	{ "collector", "listen", OPT_STRING, FIELD(col_listen), 0, 300, 0, "127.0.0.1:7443",
 	  OF_NONEMPTY },

@@ -90,6 +90,7 @@ struct vigil_config {
 	uint32_t ship_batch_interval_ms;	/* default 1000 (10..60000) */
 	uint32_t ship_batch_max_bytes;	/* uncompressed, default 4 MiB (64 KiB..64 MiB) */
 	uint32_t ship_zstd_level;	/* default 1 (1..19) */
+	uint64_t ship_remote_blocks_max_bytes;	/* blocks_known.h; 0: off; default 16 MiB */
 
 	/* collector: vigil collector */
 	char *col_listen;	/* "host:port", default "127.0.0.1:7443" */

@@ -527,6 +527,13 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 	       const struct batch_limits *lim, struct buf *out, enum batch_error *why,
 	       char *err, size_t errlen)
 {
+	return batch_open_resolve(p, n, meta, lim, NULL, out, why, err, errlen);
+}
+
+int batch_open_resolve(const uint8_t *p, size_t n, const struct batch_meta *meta,
+		       const struct batch_limits *lim, struct blocks_resolver *res,
+		       struct buf *out, enum batch_error *why, char *err, size_t errlen)
+{
 	enum batch_error why_local;
 	const uint8_t *body = p + BATCH_HEADER_LEN;
 	const uint8_t *lines;
@@ -611,7 +618,7 @@ int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 
 	if (meta->flags & BATCH_FLAG_BLOCKS) {
 		ret = blocks_expand((const char *)lines, meta->raw_len, meta->event_count,
-				    lim->max_raw_bytes, out, err, errlen);
+				    lim->max_raw_bytes, out, res, err, errlen);
 		if (ret == -EBADMSG)
 			*why = BATCH_EVENT_COUNT;
 		else if (ret == -EMSGSIZE || ret == -E2BIG)

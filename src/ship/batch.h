@@ -118,6 +118,13 @@ int batch_verify_hmac(const uint8_t *p, size_t n, const uint8_t key[32]);
 int batch_open(const uint8_t *p, size_t n, const struct batch_meta *meta,
 	       const struct batch_limits *lim, struct buf *out, enum batch_error *why,
 	       char *err, size_t errlen);
+/* The same, remote block references looked up through res (blocks.h; NULL:
+ * one is malformed). A failed lookup that is not -ENOENT fails the open with
+ * its errno and *why = BATCH_OK (not the batch's fault). */
+struct blocks_resolver;
+int batch_open_resolve(const uint8_t *p, size_t n, const struct batch_meta *meta,
+		       const struct batch_limits *lim, struct blocks_resolver *res,
+		       struct buf *out, enum batch_error *why, char *err, size_t errlen);
 
 /* Frees this thread's zstd contexts and scratch buffers now rather than at
  * thread exit; the next seal or open makes new ones. */

@@ -73,6 +73,13 @@ int batcher__share_blocks(struct batcher *b)
 	return 0;
 }
 
+void batcher__use_known(struct batcher *b, struct blocks_known *kn)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (b->slots[i].enc)
+			blocks_enc__use_known(b->slots[i].enc, kn);
+}
+
 void batcher__free(struct batcher *b)
 {
 	if (!b)

@@ -34,6 +34,10 @@ void batcher__free(struct batcher *b);
  * by references, and lines that could be mistaken for a definition or a
  * reference are refused. Call before the first line. 0, -EBUSY, -ENOMEM. */
 int batcher__share_blocks(struct batcher *b);
+/* With shared blocks: blocks the collector holds (kn, NULL: none) become
+ * references to the batch that defined them (blocks_known.h). */
+struct blocks_known;
+void batcher__use_known(struct batcher *b, struct blocks_known *kn);
 
 /* Adds one line (its bytes up to and including the '\n'). Returns 0 (room
  * left), 1 (full: take now), or a refusal, counted in the stats, with err

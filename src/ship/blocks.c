@@ -13,10 +13,13 @@
 
 #include "lib/err.h"
 #include "ship/blocks.h"
+#include "ship/blocks_known.h"
 
 #define REF_HEAD "{\"@\":"
 #define REF_HEAD_LEN 5
 #define REF_MAX_DIGITS 5	/* BLOCKS_MAX_PER_BATCH - 1 = 65535 */
+#define SEQ_MAX_DIGITS 19	/* below 10^19: fits in 64 bits */
+#define REF_REMOTE UINT32_MAX	/* ref[]: a block of an earlier batch */
 #define TABLE_MIN 256u
 #define MAX_PROBES 16u		/* past this a block stays inline: bounded work per span */
 
@@ -35,6 +38,7 @@ struct blocks_enc {
 	uint32_t cap;		/* power of two */
 	uint32_t used;		/* blocks defined since the reset */
 	uint64_t seed;
+	struct blocks_known *known;
 	struct blocks_enc_stats st;
 };
 
@@ -66,6 +70,11 @@ void blocks_enc__free(struct blocks_enc *e)
 		return;
 	free(e->tab);
 	free(e);
+}
+
+void blocks_enc__use_known(struct blocks_enc *e, struct blocks_known *kn)
+{
+	e->known = kn;
 }
 
 void blocks_enc__reset(struct blocks_enc *e)
@@ -159,22 +168,36 @@ static uint64_t block_hash(const struct blocks_enc *e, const char *p, uint32_t n
 	       (XXH3_64bits_withSeed(p + n - 64, 64, e->seed) * 0x9e3779b97f4a7c15ull);
 }
 
-static size_t ref_write(char *dst, uint32_t k)
+static size_t put_digits(char *dst, uint64_t v)
 {
-	char digits[REF_MAX_DIGITS];
+	char digits[20];
 	size_t nd = 0, n = 0;
 
 	do {
-		digits[nd++] = (char)('0' + k % 10);
-		k /= 10;
-	} while (k);
-	memcpy(dst, REF_HEAD, REF_HEAD_LEN);
-	n = REF_HEAD_LEN;
+		digits[nd++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
 	while (nd)
 		dst[n++] = digits[--nd];
+	return n;
+}
+
+/* {"@":k}, or {"@":seq.k} when seq is not 0. */
+static size_t ref_write(char *dst, uint64_t seq, uint32_t k)
+{
+	size_t n = REF_HEAD_LEN;
+
+	memcpy(dst, REF_HEAD, REF_HEAD_LEN);
+	if (seq) {
+		n += put_digits(dst + n, seq);
+		dst[n++] = '.';
+	}
+	n += put_digits(dst + n, k);
 	dst[n++] = '}';
 	return n;
 }
+
+#define REF_BUF (REF_HEAD_LEN + SEQ_MAX_DIGITS + 1 + REF_MAX_DIGITS + 1)
 
 static bool span_ok(const struct line_blocks *bl, unsigned i, size_t from, size_t len)
 {
@@ -186,7 +209,9 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		    const struct line_blocks *bl)
 {
 	struct slot *added[BLOCKS_MAX_SPANS];
-	uint32_t ref[BLOCKS_MAX_SPANS];	/* block number + 1; 0: inline */
+	uint32_t ref[BLOCKS_MAX_SPANS] = { 0 };	/* block number + 1; 0: inline; REF_REMOTE */
+	uint64_t rseq[BLOCKS_MAX_SPANS];	/* REF_REMOTE: the batch that holds it, */
+	uint32_t rk[BLOCKS_MAX_SPANS];		/* and its number there */
 	size_t start = out->len, from = 0;
 	bool toobig = out->toobig;
 	unsigned nspans = bl ? (bl->n < BLOCKS_MAX_SPANS ? bl->n : BLOCKS_MAX_SPANS) : 0;
@@ -217,6 +242,13 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		if (found) {
 			ref[i] = s->id;
 			e->st.shared++;
+			continue;
+		}
+		/* Looked up once per batch and block: its later uses in this
+		 * batch find the local definition or miss here again. */
+		if (e->known && blocks_known__find(e->known, p, n, &rseq[i], &rk[i])) {
+			ref[i] = REF_REMOTE;
+			e->st.remote++;
 			continue;
 		}
 		if (!s || e->used >= BLOCKS_MAX_PER_BATCH) {
@@ -252,12 +284,13 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 	/* The line, each shared span replaced by its reference. */
 	from = 0;
 	for (unsigned i = 0; i < nspans; i++) {
-		char r[REF_HEAD_LEN + REF_MAX_DIGITS + 1];
+		char r[REF_BUF];
 
 		if (!ref[i])
 			continue;
 		ret = buf__add(out, line + from, bl->off[i] - from) ?:
-		      buf__add(out, r, ref_write(r, ref[i] - 1));
+		      buf__add(out, r, ref[i] == REF_REMOTE ? ref_write(r, rseq[i], rk[i]) :
+							      ref_write(r, 0, ref[i] - 1));
 		if (ret)
 			goto undo;
 		from = (size_t)bl->off[i] + bl->len[i];
@@ -283,6 +316,9 @@ undo:
 	if (out->data)
 		out->data[start] = '\0';
 	out->toobig = toobig || ret == -E2BIG;
+	for (unsigned i = 0; i < nspans; i++)
+		if (ref[i] == REF_REMOTE)
+			e->st.remote--;
 	if (ret == -EINVAL) {
 		e->st.lines--;
 		e->st.bytes_in -= len;
@@ -302,23 +338,67 @@ struct def {
 	uint32_t off, len;
 };
 
-/* A reference at p (REF_HEAD already matched): its block number and length,
- * or -1 when it is not {"@":digits} with canonical digits. */
-static long ref_parse(const char *p, const char *end, size_t *reflen)
+/* Canonical decimal digits at *q (at most max, no leading zero): the
+ * value, with *q moved past them; -1 when there are none or too many. */
+static int64_t digits_parse(const char **q, const char *end, unsigned max)
 {
-	const char *d = p + REF_HEAD_LEN, *q = d;
-	long k = 0;
+	const char *d = *q, *x = d;
+	uint64_t v = 0;
 
-	while (q < end && q - d < REF_MAX_DIGITS + 1 && *q >= '0' && *q <= '9')
-		k = k * 10 + (*q++ - '0');
-	if (q == d || q - d > REF_MAX_DIGITS || (*d == '0' && q - d > 1) || q >= end || *q != '}')
+	while (x < end && (unsigned)(x - d) <= max && *x >= '0' && *x <= '9')
+		v = v * 10 + (uint64_t)(*x++ - '0');
+	if (x == d || (unsigned)(x - d) > max || (*d == '0' && x - d > 1))
 		return -1;
+	*q = x;
+	return (int64_t)v;
+}
+
+/* A reference at p (REF_HEAD already matched): {"@":k} -> 0, {"@":S.K} ->
+ * 1 (*seq = S >= 1), with *k and its length; -1 when malformed. */
+static int ref_parse(const char *p, const char *end, size_t *reflen, uint64_t *seq, uint32_t *k)
+{
+	const char *q = p + REF_HEAD_LEN;
+	int64_t a = digits_parse(&q, end, SEQ_MAX_DIGITS), b = -1;
+	int remote = 0;
+
+	if (a < 0 || q >= end)
+		return -1;
+	if (*q == '.') {
+		q++;
+		b = digits_parse(&q, end, REF_MAX_DIGITS);
+		if (a == 0 || b < 0 || q >= end)
+			return -1;
+		remote = 1;
+	} else if (a >= BLOCKS_MAX_PER_BATCH) {
+		return -1;
+	}
+	if (*q != '}' || (remote && b >= BLOCKS_MAX_PER_BATCH))
+		return -1;
+	*seq = remote ? (uint64_t)a : 0;
+	*k = (uint32_t)(remote ? b : a);
 	*reflen = (size_t)(q + 1 - p);
-	return k;
+	return remote;
+}
+
+/* res->seen is a set: seen_max slots (a power of two, zeroed), filled at
+ * most half so probes stay short; past that only seen_count grows. */
+static void seen_add(struct blocks_resolver *res, uint64_t seq)
+{
+	uint32_t mask = res->seen_max - 1, i;
+
+	if (!res->seen_max)
+		return;
+	for (i = (uint32_t)((seq * 0x9e3779b97f4a7c15ull) >> 32) & mask; res->seen[i];
+	     i = (i + 1) & mask)
+		if (res->seen[i] == seq)
+			return;
+	if (res->seen_count < res->seen_max / 2)
+		res->seen[i] = seq;
+	res->seen_count++;
 }
 
 int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, struct buf *out,
-		  char *err, size_t errlen)
+		  struct blocks_resolver *res, char *err, size_t errlen)
 {
 	const char *s = body, *end = body + n;
 	size_t start = out->len, grown = 0;
@@ -359,8 +439,12 @@ int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, s
 		p = s;
 		for (;;) {
 			const char *r = find_ref(p, (size_t)(nl - p));
-			size_t piece = (size_t)((r ? r : nl + 1) - p), reflen = 0;
-			long k;
+			size_t piece = (size_t)((r ? r : nl + 1) - p), reflen = 0, blen;
+			const char *bp;
+			char unres[sizeof(BLOCKS_UNRESOLVED_HEAD) + REF_BUF];
+			uint64_t seq = 0;
+			uint32_t k = 0;
+			int kind;
 
 			if (piece > max_out - grown)
 				FAIL(-EMSGSIZE, "blocks: the lines expand past %zu bytes", max_out);
@@ -370,16 +454,43 @@ int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, s
 			grown += piece;
 			if (!r)
 				break;
-			k = ref_parse(r, nl, &reflen);
-			if (k < 0 || (uint32_t)k >= ndefs)
+			kind = ref_parse(r, nl, &reflen, &seq, &k);
+			if (kind < 0 || (kind == 0 && k >= ndefs) || (kind == 1 && !res))
 				FAIL(-EBADMSG, "blocks: %s reference at offset %zu",
-				     k < 0 ? "a malformed" : "an undefined", (size_t)(r - body));
-			if (defs[k].len > max_out - grown)
+				     kind < 0 ? "a malformed" : kind ? "a remote" : "an undefined",
+				     (size_t)(r - body));
+			if (kind == 0) {
+				bp = body + defs[k].off;
+				blen = defs[k].len;
+			} else {
+				int grc = res->get(res->ctx, seq, k, &bp, &blen);
+
+				res->remote++;
+				seen_add(res, seq);
+				if (grc == -ENOENT) {
+					/* deterministic: read back, it expands the same */
+					size_t u = sizeof(BLOCKS_UNRESOLVED_HEAD) - 1;
+
+					memcpy(unres, BLOCKS_UNRESOLVED_HEAD, u);
+					u += put_digits(unres + u, seq);
+					unres[u++] = '.';
+					u += put_digits(unres + u, k);
+					unres[u++] = '"';
+					unres[u++] = '}';
+					bp = unres;
+					blen = u;
+					res->unresolved++;
+				} else if (grc) {
+					FAIL(grc, "blocks: block %u of batch %llu could not be read",
+					     k, (unsigned long long)seq);
+				}
+			}
+			if (blen > max_out - grown)
 				FAIL(-EMSGSIZE, "blocks: the lines expand past %zu bytes", max_out);
-			ret = buf__add(out, body + defs[k].off, defs[k].len);
+			ret = buf__add(out, bp, blen);
 			if (ret)
 				FAIL(ret, "blocks: no room for the expanded lines");
-			grown += defs[k].len;
+			grown += blen;
 			p = r + reflen;
 		}
 		s = nl + 1;

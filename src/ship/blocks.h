@@ -8,13 +8,16 @@
  * point at it. The collector puts the blocks back before anything reads the
  * lines (blocks_expand, inside batch_open), so what it stores and answers is
  * byte for byte what the agent wrote. A block is defined in the batch that
- * uses it: batches stay self-contained, and a batch lost or rejected never
- * takes another's process context with it.
+ * first uses it; a later batch may point at it there once the collector has
+ * stored that batch (blocks_known.h), never before: a batch lost or
+ * rejected never takes another's process context with it.
  *
  * The body's lines with BATCH_FLAG_BLOCKS, each ending in '\n':
  *	'@' block	defines block k: the k-th such line (k = 0, 1, ...)
  *	event		any other line; each {"@":k} in it stands for block k's
- *			bytes (k decimal, no leading zeros, defined above it)
+ *			bytes (k decimal, no leading zeros, defined above it),
+ *			each {"@":S.K} for block K of the same device's batch S
+ *			(a remote reference: S >= 1, both without leading zeros)
  * {"@": cannot occur inside a JSON string (its quotes would be escaped), so
  * references are found without parsing JSON; the key "@" is reserved, and
  * an event line may not start with '@'. event_count counts event lines. */
@@ -48,6 +51,7 @@ struct line_blocks {
 struct blocks_enc_stats {
 	uint64_t lines, spans;		/* lines added, spans offered */
 	uint64_t defined, shared;	/* spans sent as a definition, as a reference */
+	uint64_t remote;		/* spans sent as a reference to an earlier batch */
 	uint64_t inline_spans;		/* left in the line: too short, bad span, table full */
 	uint64_t bytes_in, bytes_out;	/* lines as given, as encoded */
 	uint64_t refused;		/* lines that start with '@' or hold {"@": */
@@ -55,12 +59,17 @@ struct blocks_enc_stats {
 
 /* One batch's table of blocks (the batcher keeps one per slot). */
 struct blocks_enc;
+struct blocks_known;
 
 /* 0 or -ENOMEM. The table's hash is seeded at random, so nobody can craft
  * blocks that collide (a collision only costs a comparison: every match is
  * checked byte for byte). */
 int blocks_enc__new(struct blocks_enc **out);
 void blocks_enc__free(struct blocks_enc *e);
+/* From now on a block the collector holds (kn, shared by both slots and
+ * the shipper; NULL: none) becomes a remote reference instead of a
+ * definition. */
+void blocks_enc__use_known(struct blocks_enc *e, struct blocks_known *kn);
 /* Forgets the batch's blocks: the next line starts a new body. */
 void blocks_enc__reset(struct blocks_enc *e);
 /* Appends one line (len bytes, '\n' included) to out, the body being built
@@ -94,7 +103,28 @@ bool blocks_line_ok(const char *line, size_t len);
  * which and where); -EMSGSIZE (over max_out); -E2BIG (out's cap); -ENOMEM.
  * On error out is as it was. */
 #define BLOCKS_ANY_EVENTS UINT32_MAX	/* events: a body checked before, any count */
+
+/* Where remote references ({"@":S.K}) are looked up: the collector's store.
+ * get: block k of batch seq of the device being expanded -> *p, *n (valid
+ * until the next get), 0; -ENOENT when there is no such batch or block;
+ * another negative errno when it could not tell (the expansion fails with
+ * it). An unknown block expands to {"unresolved_block":"S.K"}, counted in
+ * unresolved: the event keeps its other fields (the collector can have lost
+ * a batch the agent saw stored: a database restored or wiped). seen: a set
+ * of seen_max slots (a power of two, zeroed; 0 marks a free one) that gets
+ * each distinct seq referred to while seen_count <= seen_max / 2; seen_count
+ * counts them all: the store keeps those batches as long as this one. */
+#define BLOCKS_UNRESOLVED_HEAD "{\"unresolved_block\":\""
+struct blocks_resolver {
+	int (*get)(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n);
+	void *ctx;
+	uint64_t *seen;
+	uint32_t seen_max, seen_count;
+	uint64_t remote, unresolved;	/* references met, of which unknown */
+};
+
+/* res NULL: a remote reference is malformed (-EBADMSG). */
 int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, struct buf *out,
-		  char *err, size_t errlen);
+		  struct blocks_resolver *res, char *err, size_t errlen);
 
 #endif

@@ -25,6 +25,7 @@
 #include "ship/batch.h"
 #include "ship/batcher.h"
 #include "ship/blocks.h"
+#include "ship/blocks_known.h"
 #include "ship/frame.h"
 #include "ship/seq_store.h"
 #include "ship/shipper.h"
@@ -74,6 +75,10 @@ struct shipper {
 	bool in_stop;			/* the sealer seals everything and exits */
 	bool closed;			/* shipper__add_line refuses */
 	uint64_t lines_in, ingress_dropped, too_big;
+
+	/* Blocks the collector stored: staged by the sealer, confirmed by
+	 * the sender on the ACK (NULL: off). */
+	struct blocks_known *known;
 
 	/* The sealer's own. */
 	struct batcher *batcher;
@@ -356,6 +361,10 @@ static void seal_take(struct shipper *sh)
 			 (unsigned long long)seq, strerror(-rc));
 		seal_failed(sh, count, msg);
 	} else {
+		if (sh->known && (meta.flags & BATCH_FLAG_BLOCKS) &&
+		    blocks_known__stage(sh->known, seq, lines, len))
+			log_debug("ship: no memory to remember batch %llu's blocks; they are sent "
+				  "again when next used", (unsigned long long)seq);
 		kick(sh);
 	}
 }
@@ -644,6 +653,8 @@ static int on_ack(struct shipper *sh, const struct frame_ack *a, char *why, size
 	session_proven(sh);
 	/* In flight, so a full spool did not drop it. */
 	spool__ack(sh->spool, a->seq);
+	if (sh->known && a->status != FRAME_ACK_REJECTED)
+		blocks_known__confirm(sh->known, a->seq);
 	pthread_mutex_lock(&sh->st_lock);
 	if (a->status == FRAME_ACK_REJECTED) {
 		sh->st.rejected_batches++;
@@ -940,6 +951,11 @@ int shipper__new(struct shipper **out, const struct shipper_config *cfg, char *e
 			  cfg->batch_interval_ms);
 	if (!rc)
 		rc = batcher__share_blocks(sh->batcher);
+	if (!rc && cfg->remote_blocks_max_bytes) {
+		rc = blocks_known__new(&sh->known, BLOCKS_KNOWN_DEFAULT_ENTRIES,
+				       cfg->remote_blocks_max_bytes);
+		batcher__use_known(sh->batcher, sh->known);
+	}
 	if (rc) {
 		err_set(err, errlen, "ship: batcher: %s", strerror(-rc));
 		goto fail;
@@ -1087,6 +1103,7 @@ void shipper__free(struct shipper *sh)
 	seq_store__close(sh->seq);
 	SSL_CTX_free(sh->tls);
 	batcher__free(sh->batcher);
+	blocks_known__free(sh->known);
 	buf__free(&sh->sealed);
 	buf__free(&sh->rbuf);
 	free(sh->in_buf[0]);

@@ -58,6 +58,10 @@ struct shipper_config {
 	uint32_t batch_interval_ms;	/* >= 1 */
 	uint32_t batch_max_bytes;	/* uncompressed; a longer line is dropped (too_big) */
 	int zstd_level;
+	/* Blocks the collector stored, remembered to be referred to by later
+	 * batches (blocks_known.h): at most this many bytes of them; 0: every
+	 * batch defines the blocks it uses. */
+	uint64_t remote_blocks_max_bytes;
 	/* Lines waiting for the sealer: at most this many bytes are held (the
 	 * event loop's half and the sealer's half of a double buffer, each
 	 * ingress_max_bytes / 2). 0: 2 * batch_max_bytes. */

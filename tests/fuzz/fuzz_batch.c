@@ -305,8 +305,8 @@ static void blocks(const uint8_t *data, size_t size)
 		p = nl + 1;
 	}
 	if (accepted) {
-		need(blocks_expand(body.data, body.len, accepted, 1 << 22, &got, err,
-				   sizeof(err)) == 0);
+		need(blocks_expand(body.data, body.len, accepted, 1 << 22, &got, NULL,
+				   err, sizeof(err)) == 0);
 		need(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
 	}
 	buf__free(&body);

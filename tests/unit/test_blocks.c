@@ -103,7 +103,7 @@ static void test_round_trip(void)
 		if (rnd(500) == 0 || k == 2999) {
 			buf__reset(&got);
 			CHECK_INT(blocks_expand(body.data, body.len, (uint32_t)lines, 1u << 24, &got,
-						err, sizeof(err)), 0);
+						NULL, err, sizeof(err)), 0);
 			CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
 			/* a definition per distinct usable block, never more */
 			CHECK(blocks_enc__count(e) <= POOL - 1);
@@ -143,7 +143,7 @@ static void test_spans_and_reserved(void)
 	bl = (struct line_blocks){ .off = { 5 }, .len = { (uint32_t)pool_len[0] }, .n = 7 };
 	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);	/* n capped at 2 */
 	CHECK_INT(blocks_enc__count(e), 1);
-	CHECK_INT(blocks_expand(body.data, body.len, 3, 1 << 20, &got, err, sizeof(err)), 0);
+	CHECK_INT(blocks_expand(body.data, body.len, 3, 1 << 20, &got, NULL, err, sizeof(err)), 0);
 	CHECK(got.len == 3 * n && memcmp(got.data, line, n) == 0 &&
 	      memcmp(got.data + 2 * n, line, n) == 0);
 
@@ -162,7 +162,7 @@ static void test_spans_and_reserved(void)
 	CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
 	CHECK_INT(blocks_enc__count(e), 1);
 	buf__reset(&got);
-	CHECK_INT(blocks_expand(body.data, body.len, 1, 1 << 20, &got, err, sizeof(err)), 0);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 1 << 20, &got, NULL, err, sizeof(err)), 0);
 	CHECK(got.len == n && memcmp(got.data, line, n) == 0);
 
 	/* reserved: '@' first, {"@": anywhere; '@' elsewhere and escaped is fine */
@@ -231,7 +231,7 @@ static void test_many_blocks(void)
 	CHECK_INT(blocks_enc__count(e), BLOCKS_MAX_PER_BATCH);
 	CHECK_INT(st.inline_spans, 100);
 	CHECK(memmem(body.data, body.len, "{\"@\":65535}", 11) != NULL);
-	CHECK_INT(blocks_expand(body.data, body.len, n_lines, 1u << 26, &got, err, sizeof(err)), 0);
+	CHECK_INT(blocks_expand(body.data, body.len, n_lines, 1u << 26, &got, NULL, err, sizeof(err)), 0);
 	CHECK_INT(got.len, (size_t)n_lines * (size_t)snprintf(line, sizeof(line),
 			  "{\"p\":{\"pid\":%010u,\"pad\":\"%050d\"}}\n", 0u, 0));
 	buf__free(&body);
@@ -241,7 +241,7 @@ static void test_many_blocks(void)
 
 static int expand_str(const char *body, uint32_t events, size_t max_out, struct buf *out)
 {
-	return blocks_expand(body, strlen(body), events, max_out, out, err, sizeof(err));
+	return blocks_expand(body, strlen(body), events, max_out, out, NULL, err, sizeof(err));
 }
 
 static void test_expand_refuses(void)
@@ -306,13 +306,13 @@ static void test_expand_bomb(void)
 		buf__add(&body, "{\"@\":0}", 7);
 	buf__add(&body, "\n", 1);
 	buf__init(&out, 1 << 24);
-	CHECK_INT(blocks_expand(body.data, body.len, 1, 100000, &out, err, sizeof(err)), -EMSGSIZE);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 100000, &out, NULL, err, sizeof(err)), -EMSGSIZE);
 	CHECK_INT(out.len, 0);
-	CHECK_INT(blocks_expand(body.data, body.len, 1, 2000000, &out, err, sizeof(err)), 0);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 2000000, &out, NULL, err, sizeof(err)), 0);
 	CHECK_INT(out.len, 1024001);
 	buf__free(&out);
 	buf__init(&out, 100000);
-	CHECK_INT(blocks_expand(body.data, body.len, 1, 2000000, &out, err, sizeof(err)), -E2BIG);
+	CHECK_INT(blocks_expand(body.data, body.len, 1, 2000000, &out, NULL, err, sizeof(err)), -E2BIG);
 	CHECK_INT(out.len, 0);
 	buf__free(&out);
 	buf__free(&body);

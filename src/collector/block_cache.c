@@ -1,0 +1,190 @@
+/* Stored batches' block definitions (block_cache.h). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector/block_cache.h"
+#include "ship/batch.h"
+
+#define CACHE_BATCHES 64
+
+struct cached {
+	char device_id[BATCH_DEVICE_ID_MAX + 1];
+	uint64_t seq;		/* 0: empty */
+	char *text;		/* the definitions, one after another */
+	uint32_t *off, *len;
+	uint32_t ndefs;
+	size_t bytes;
+	uint64_t used;
+};
+
+struct block_cache {
+	struct cached e[CACHE_BATCHES];
+	size_t bytes, max_bytes;
+	uint64_t tick;
+	block_cache_load_fn load;
+	void *load_ctx;
+	const char *device_id;	/* the resolver's */
+	struct block_cache_stats st;
+};
+
+int block_cache__new(struct block_cache **out, size_t max_bytes, block_cache_load_fn load,
+		     void *load_ctx)
+{
+	struct block_cache *bc = calloc(1, sizeof(*bc));
+
+	*out = NULL;
+	if (!bc)
+		return -ENOMEM;
+	bc->max_bytes = max_bytes;
+	bc->load = load;
+	bc->load_ctx = load_ctx;
+	*out = bc;
+	return 0;
+}
+
+static void drop(struct block_cache *bc, struct cached *c)
+{
+	bc->bytes -= c->bytes;
+	bc->st.evictions++;
+	free(c->text);
+	free(c->off);
+	free(c->len);
+	memset(c, 0, sizeof(*c));
+}
+
+void block_cache__free(struct block_cache *bc)
+{
+	if (!bc)
+		return;
+	for (unsigned i = 0; i < CACHE_BATCHES; i++)
+		if (bc->e[i].seq)
+			drop(bc, &bc->e[i]);
+	free(bc);
+}
+
+/* The definitions of body (n bytes) into c. 0 or -ENOMEM. */
+static int index_defs(struct cached *c, const char *body, size_t n)
+{
+	const char *s = body, *end = body + n;
+	uint32_t ndefs = 0;
+	size_t text = 0, at = 0;
+
+	for (const char *p = s; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+
+		if (!nl)
+			break;
+		if (*p == '@' && ndefs < BLOCKS_MAX_PER_BATCH) {
+			ndefs++;
+			text += (size_t)(nl - p - 1);
+		}
+		p = nl + 1;
+	}
+	c->text = malloc(text ? text : 1);
+	c->off = malloc((ndefs ? ndefs : 1) * sizeof(*c->off));
+	c->len = malloc((ndefs ? ndefs : 1) * sizeof(*c->len));
+	if (!c->text || !c->off || !c->len)
+		return -ENOMEM;
+	for (const char *p = s; p < end && c->ndefs < ndefs;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len;
+
+		if (!nl)
+			break;
+		if (*p == '@') {
+			len = (size_t)(nl - p - 1);
+			memcpy(c->text + at, p + 1, len);
+			c->off[c->ndefs] = (uint32_t)at;
+			c->len[c->ndefs++] = (uint32_t)len;
+			at += len;
+		}
+		p = nl + 1;
+	}
+	c->bytes = text + 2 * ndefs * sizeof(uint32_t) + sizeof(*c);
+	return 0;
+}
+
+static int get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+{
+	struct block_cache *bc = ctx;
+	struct cached *c = NULL, *lru = NULL;
+	char *body = NULL;
+	size_t len = 0;
+	int ret;
+
+	for (unsigned i = 0; i < CACHE_BATCHES; i++) {
+		struct cached *e = &bc->e[i];
+
+		if (e->seq == seq && strcmp(e->device_id, bc->device_id) == 0) {
+			c = e;
+			break;
+		}
+		if (!lru || !e->seq || (lru->seq && e->used < lru->used))
+			lru = e;
+	}
+	if (c) {
+		bc->st.hits++;
+	} else {
+		if (strlen(bc->device_id) > BATCH_DEVICE_ID_MAX)
+			return -ENOENT;
+		ret = bc->load(bc->load_ctx, bc->device_id, seq, &body, &len);
+		if (ret)
+			return ret;
+		bc->st.loads++;
+		if (lru->seq)
+			drop(bc, lru);
+		c = lru;
+		ret = index_defs(c, body, len);
+		free(body);
+		if (ret) {
+			free(c->text);
+			free(c->off);
+			free(c->len);
+			memset(c, 0, sizeof(*c));
+			return ret;
+		}
+		snprintf(c->device_id, sizeof(c->device_id), "%s", bc->device_id);
+		c->seq = seq;
+		bc->bytes += c->bytes;
+		/* over the bound: the oldest others go (this one stays) */
+		for (unsigned i = 0; i < CACHE_BATCHES && bc->bytes > bc->max_bytes; i++) {
+			struct cached *e = NULL;
+
+			for (unsigned j = 0; j < CACHE_BATCHES; j++)
+				if (bc->e[j].seq && &bc->e[j] != c &&
+				    (!e || bc->e[j].used < e->used))
+					e = &bc->e[j];
+			if (!e)
+				break;
+			drop(bc, e);
+		}
+	}
+	c->used = ++bc->tick;
+	if (k >= c->ndefs)
+		return -ENOENT;
+	*p = c->text + c->off[k];
+	*n = c->len[k];
+	return 0;
+}
+
+void block_cache__resolver(struct block_cache *bc, const char *device_id,
+			   struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max)
+{
+	memset(res, 0, sizeof(*res));
+	bc->device_id = device_id;
+	res->get = get;
+	res->ctx = bc;
+	res->seen = seen;
+	res->seen_max = seen ? seen_max : 0;
+	if (seen)
+		memset(seen, 0, (size_t)seen_max * sizeof(*seen));
+}
+
+void block_cache__stats(const struct block_cache *bc, struct block_cache_stats *st)
+{
+	*st = bc->st;
+	st->bytes = bc->bytes;
+}
