@@ -17,6 +17,11 @@ struct entry {
 	uint64_t hash;
 	uint64_t seq;		/* 0: free */
 	uint32_t k, len;
+	/* Unconfirmed, defined again in a later batch: that one too, as an
+	 * ACK may be on its way for each (the first's never comes if it was
+	 * rejected or dropped). */
+	uint64_t seq2;
+	uint32_t k2;
 	char *text;
 	uint32_t prev, next;	/* LRU: head is the most recent */
 	bool confirmed;
@@ -185,9 +190,9 @@ static int stage_one(struct blocks_known *kn, uint64_t seq, uint32_t k, const ch
 	if (found) {
 		i = kn->index[j] - 1;
 		x = &kn->e[i];
-		if (!x->confirmed) {	/* the newest definition waits for its ACK */
-			x->seq = seq;
-			x->k = k;
+		if (!x->confirmed && seq != x->seq) {
+			x->seq2 = seq;
+			x->k2 = k;
 		}
 		lru_unlink(kn, i);
 		lru_push(kn, i);
@@ -241,10 +246,15 @@ void blocks_known__confirm(struct blocks_known *kn, uint64_t seq)
 	for (uint32_t i = kn->head; i != NIL; i = kn->e[i].next) {
 		struct entry *x = &kn->e[i];
 
-		if (x->seq == seq && !x->confirmed) {
-			x->confirmed = true;
-			kn->st.confirmed++;
+		if (x->confirmed || (x->seq != seq && x->seq2 != seq))
+			continue;
+		if (x->seq2 == seq) {
+			x->seq = seq;
+			x->k = x->k2;
 		}
+		x->seq2 = 0;
+		x->confirmed = true;
+		kn->st.confirmed++;
 	}
 	pthread_mutex_unlock(&kn->lock);
 }

@@ -16,6 +16,7 @@
 #include "ship/batch.h"
 #include "ship/batcher.h"
 #include "ship/blocks.h"
+#include "ship/blocks_known.h"
 #include "unit.h"
 
 #define POOL 40
@@ -239,6 +240,206 @@ static void test_many_blocks(void)
 	blocks_enc__free(e);
 }
 
+static int stored_get_eio(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+{
+	(void)ctx, (void)seq, (void)k, (void)p, (void)n;
+	return -EIO;
+}
+
+/* The collector's side of remote references in these tests: the bodies of
+ * the batches "stored" so far, by seq; get finds the k-th definition. */
+#define STORED_MAX 64
+static struct buf stored[STORED_MAX + 1];
+static unsigned gets;
+
+static int stored_get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+{
+	(void)ctx;
+	gets++;
+	if (!seq || seq > STORED_MAX || !stored[seq].data)
+		return -ENOENT;
+	for (const char *s = stored[seq].data, *end = s + stored[seq].len; s < end;) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+
+		if (*s == '@' && k-- == 0) {
+			*p = s + 1;
+			*n = (size_t)(nl - s - 1);
+			return 0;
+		}
+		s = nl + 1;
+	}
+	return -ENOENT;
+}
+
+/* Batches 1..N through the encoder with a known table: a block becomes a
+ * remote reference only after its batch was confirmed (stored), never
+ * before; every body expands back to its lines through the stored ones;
+ * an unknown batch or block expands to the unresolved marker, counted;
+ * seen gets the batches referred to. */
+static void test_remote(void)
+{
+	struct blocks_known *kn;
+	struct blocks_known_stats ks;
+	struct blocks_enc *e;
+	struct blocks_enc_stats st;
+	struct blocks_resolver res;
+	struct buf body, want, got;
+	uint64_t seen[64];
+	char line[4096];
+
+	CHECK_INT(blocks_known__new(&kn, 1000, 1 << 20), 0);
+	CHECK_INT(blocks_enc__new(&e), 0);
+	blocks_enc__use_known(e, kn);
+	buf__init(&body, 1u << 24);
+	buf__init(&want, 1u << 24);
+	buf__init(&got, 1u << 24);
+	for (uint64_t seq = 1; seq <= 12; seq++) {
+		uint32_t lines = 0;
+
+		buf__reset(&body);
+		buf__reset(&want);
+		blocks_enc__reset(e);
+		for (int k = 0; k < 200; k++) {
+			struct line_blocks bl;
+			size_t n = make_line(line, sizeof(line), &bl, k);
+
+			CHECK_INT(blocks_enc__add(e, &body, line, n, &bl), 0);
+			buf__add(&want, line, n);
+			lines++;
+		}
+		/* batch 1 has no earlier batch; batch 2 neither: 1 is not
+		 * confirmed until after 2 is sealed (an ACK that comes late) */
+		if (seq <= 2)
+			CHECK(!memmem(body.data, body.len, "{\"@\":1.", 7));
+		/* by then every pool block is in a stored batch: none defined */
+		if (seq >= 4)
+			CHECK_INT(blocks_enc__count(e), 0);
+		memset(seen, 0xff, sizeof(seen));
+		memset(&res, 0, sizeof(res));
+		res.get = stored_get;
+		res.seen = seen;
+		res.seen_max = 64;
+		memset(seen, 0, sizeof(seen));
+		buf__reset(&got);
+		CHECK_INT(blocks_expand(body.data, body.len, lines, 1u << 24, &got, &res, err,
+					sizeof(err)), 0);
+		CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+		CHECK_INT(res.unresolved, 0);
+		for (unsigned i = 0; i < 64; i++)
+			CHECK(seen[i] < seq);	/* only stored batches, 0 for free slots */
+		if (seq >= 4)
+			CHECK(res.remote > 0 && res.seen_count > 0);
+		/* without a resolver, a remote reference is malformed */
+		if (res.remote) {
+			buf__reset(&got);
+			CHECK_INT(blocks_expand(body.data, body.len, lines, 1u << 24, &got, NULL,
+						err, sizeof(err)), -EBADMSG);
+			CHECK(strstr(err, "remote") != NULL);
+			CHECK_INT(got.len, 0);
+		}
+		/* "stored": sealed, staged, and its ACK arrives one batch late */
+		buf__init(&stored[seq], 1u << 24);
+		buf__add(&stored[seq], body.data, body.len);
+		CHECK_INT(blocks_known__stage(kn, seq, body.data, body.len), 0);
+		if (seq >= 2)
+			blocks_known__confirm(kn, seq - 1);
+	}
+	blocks_enc__stats(e, &st);
+	CHECK(st.remote > 0);
+	blocks_known__stats(kn, &ks);
+	CHECK(ks.hits > 0 && ks.confirmed > 0 && ks.entries <= POOL);
+
+	/* A batch the collector does not have: the unresolved marker, counted,
+	 * and the same bytes every time (a stored row is found again at its
+	 * offset when read back). */
+	buf__free(&stored[5]);
+	memset(&res, 0, sizeof(res));
+	res.get = stored_get;
+	{
+		const char *b = "{\"a\":{\"@\":5.0},\"b\":{\"@\":3.65535}}\n";
+		const char *w = "{\"a\":{\"unresolved_block\":\"5.0\"},"
+				"\"b\":{\"unresolved_block\":\"3.65535\"}}\n";
+
+		buf__reset(&got);
+		CHECK_INT(blocks_expand(b, strlen(b), 1, 1 << 20, &got, &res, err, sizeof(err)), 0);
+		CHECK_STR(got.data, w);
+		CHECK_INT(res.unresolved, 2);
+		CHECK_INT(res.remote, 2);
+	}
+	/* Malformed remote references: refused whatever the resolver says. */
+	{
+		static const char *const bad[] = {
+			"{\"@\":0.1}\n", "{\"@\":01.1}\n", "{\"@\":1.01}\n", "{\"@\":1.}\n",
+			"{\"@\":.1}\n", "{\"@\":1.65536}\n", "{\"@\":1.2.3}\n",
+			"{\"@\":12345678901234567890.1}\n", "{\"@\":1.1\n", "{\"@\":1 .1}\n",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			gets = 0;
+			buf__reset(&got);
+			CHECK_INT(blocks_expand(bad[i], strlen(bad[i]), 1, 1 << 20, &got, &res, err,
+						sizeof(err)), -EBADMSG);
+			CHECK_INT(gets, 0);
+			CHECK_INT(got.len, 0);
+		}
+	}
+	/* A resolver that cannot tell fails the expansion with its errno. */
+	{
+		const char *b = "{\"@\":1.0}\n";
+
+		memset(&res, 0, sizeof(res));
+		res.get = stored_get_eio;
+		buf__reset(&got);
+		CHECK_INT(blocks_expand(b, strlen(b), 1, 1 << 20, &got, &res, err, sizeof(err)), -EIO);
+		CHECK_INT(got.len, 0);
+	}
+	for (unsigned i = 0; i <= STORED_MAX; i++)
+		buf__free(&stored[i]);
+	buf__free(&body);
+	buf__free(&want);
+	buf__free(&got);
+	blocks_enc__free(e);
+	blocks_known__free(kn);
+}
+
+/* The known table stays within its bounds, least recently used out first,
+ * and only confirmed blocks are found. */
+static void test_known_bounds(void)
+{
+	struct blocks_known *kn;
+	struct blocks_known_stats ks;
+	char body[64 * 32];
+	uint64_t seq;
+	uint32_t k;
+	size_t n = 0;
+
+	CHECK_INT(blocks_known__new(&kn, 8, 1 << 20), 0);
+	for (int i = 0; i < 20; i++)
+		n += (size_t)snprintf(body + n, sizeof(body) - n, "@block-%02d-%s\nevent\n", i,
+				      "................................");
+	CHECK_INT(blocks_known__stage(kn, 7, body, n), 0);
+	blocks_known__stats(kn, &ks);
+	CHECK_INT(ks.entries, 8);
+	CHECK_INT(ks.evicted, 12);
+	CHECK(!blocks_known__find(kn, "block-19-................................", 41, &seq, &k));
+	blocks_known__confirm(kn, 7);
+	CHECK(blocks_known__find(kn, "block-19-................................", 41, &seq, &k));
+	CHECK_INT(seq, 7);
+	CHECK_INT(k, 19);
+	CHECK(!blocks_known__find(kn, "block-11-................................", 41, &seq, &k));
+	CHECK(blocks_known__find(kn, "block-12-................................", 41, &seq, &k));
+	CHECK_INT(k, 12);
+	/* by bytes: 100 bytes hold two of them */
+	blocks_known__free(kn);
+	CHECK_INT(blocks_known__new(&kn, 8, 100), 0);
+	CHECK_INT(blocks_known__stage(kn, 9, body, n), 0);
+	blocks_known__stats(kn, &ks);
+	CHECK_INT(ks.entries, 2);
+	CHECK(ks.bytes <= 100);
+	blocks_known__free(kn);
+	CHECK_INT(blocks_known__new(&kn, 0, 100), -EINVAL);
+}
+
 static int expand_str(const char *body, uint32_t events, size_t max_out, struct buf *out)
 {
 	return blocks_expand(body, strlen(body), events, max_out, out, NULL, err, sizeof(err));
@@ -424,5 +625,7 @@ int main(void)
 	test_expand_bomb();
 	test_batcher_and_batch();
 	test_open_refuses();
+	test_remote();
+	test_known_bounds();
 	return unit_report("blocks");
 }
