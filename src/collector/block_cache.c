@@ -65,6 +65,13 @@ void block_cache__free(struct block_cache *bc)
 	free(bc);
 }
 
+void block_cache__clear(struct block_cache *bc)
+{
+	for (unsigned i = 0; i < CACHE_BATCHES; i++)
+		if (bc->e[i].seq)
+			drop(bc, &bc->e[i]);
+}
+
 /* The definitions of body (n bytes) into c. 0 or -ENOMEM. */
 static int index_defs(struct cached *c, const char *body, size_t n)
 {

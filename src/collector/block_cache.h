@@ -28,6 +28,9 @@ void block_cache__free(struct block_cache *bc);
 void block_cache__resolver(struct block_cache *bc, const char *device_id,
 			   struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max);
 
+/* Forgets every batch (the store deleted some). */
+void block_cache__clear(struct block_cache *bc);
+
 struct block_cache_stats {
 	uint64_t loads, hits, evictions, bytes;
 };

@@ -383,17 +383,27 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 		if (c->refs[i])
 			c->refs[nrefs++] = c->refs[i];
 	if (res_blocks.unresolved) {
+		struct batch_meta lm = meta;
+
 		log_warnx("collector: device %s: batch seq %" PRIu64 ": %" PRIu64 " of %" PRIu64
 			  " references to blocks of earlier batches name none stored; those "
 			  "events are stored with {\"unresolved_block\":...} in their place "
 			  "(counted as unresolved_block)", meta.device_id, meta.seq,
 			  res_blocks.unresolved, res_blocks.remote);
 		store__count_rejection(c->st, "unresolved_block", res_blocks.unresolved);
+		/* The lines as they are, not the body: read back, it must give
+		 * the same bytes whatever is stored by then. */
+		lm.flags = 0;
+		lm.raw_len = lm.body_len = (uint32_t)c->lines.len;
+		ret = store__insert_batch_body(c->st, &lm, sha, c->lines.data, c->lines.len,
+					       c->lines.data, c->lines.len, &res, err, sizeof(err));
+		goto stored;
 	}
 	/* The body as sent is stored once, each raw row pointing into it. */
 	ret = store__insert_batch_refs(c->st, &meta, sha, c->lines.data, c->lines.len,
 				       p + BATCH_HEADER_LEN, meta.body_len, c->refs, nrefs, &res,
 				       err, sizeof(err));
+stored:
 	if (ret) {
 		log_warnx("collector: %s device %s: batch seq %" PRIu64 " not stored: %s", ci->peer,
 			  ci->device_id, meta.seq, err);

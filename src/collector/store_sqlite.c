@@ -2123,6 +2123,10 @@ static int sq_retention(struct store *st, uint64_t now_ns, struct store_retentio
 		ret = expire_chunk(q, q->body_expire, cutoff_of(now_ns, cfg->raw_ttl_s), chunk,
 				   &n, err, errlen);
 		rep->raw_batches_deleted += n;
+		/* A batch gone is no longer there to refer to: a reference to it
+		 * must not be resolved from what was cached before. */
+		if (n && q->rw_cache->blocks)
+			block_cache__clear(q->rw_cache->blocks);
 		if (ret || n < chunk)
 			break;
 		if (SPEND())

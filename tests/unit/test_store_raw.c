@@ -15,6 +15,7 @@
 #include "ship/batch.h"
 #include "store_events.h"
 #include "ship/blocks.h"
+#include "ship/blocks_known.h"
 #include "unit.h"
 
 #define DEV "0a1b"
@@ -101,9 +102,27 @@ static int put_batch(struct store *st, uint64_t seq, unsigned long long msg0, un
 static const struct ev_proc ev_curl = { "curl", "/usr/bin/curl", "curl -s http://x/{\\\"@\\\":0}",
 					"alice", NULL, 4242, 1337, 1000 };
 
+static int put_batch_known(struct store *st, uint64_t seq, unsigned long long msg0, unsigned k,
+			   uint64_t t, struct blocks_known *kn, struct buf *lines,
+			   struct store_result *res);
+
 static int put_batch_blocks(struct store *st, uint64_t seq, unsigned long long msg0, unsigned k,
 			    uint64_t t, struct buf *lines, struct store_result *res)
 {
+	return put_batch_known(st, seq, msg0, k, t, NULL, lines, res);
+}
+
+/* With kn, blocks the collector stored are remote references (blocks_known.h):
+ * opened through the store's resolver and stored with the batches they
+ * point into, as the collector does; then staged and confirmed, as the
+ * shipper does on the ACK. */
+static int put_batch_known(struct store *st, uint64_t seq, unsigned long long msg0, unsigned k,
+			   uint64_t t, struct blocks_known *kn, struct buf *lines,
+			   struct store_result *res)
+{
+	struct blocks_resolver rr;
+	uint64_t refs[64];
+	uint32_t nrefs = 0;
 	struct blocks_enc *enc;
 	struct batch_meta m;
 	struct buf sealed, body, opened;
@@ -114,6 +133,7 @@ static int put_batch_blocks(struct store *st, uint64_t seq, unsigned long long m
 	buf__reset(lines);
 	buf__init(&body, 64u << 20);
 	CHECK_INT(blocks_enc__new(&enc), 0);
+	blocks_enc__use_known(enc, kn);
 	for (unsigned i = 0; i < k; i++) {
 		size_t at = lines->len;
 		struct line_blocks bl = { .n = 2 };
@@ -130,8 +150,10 @@ static int put_batch_blocks(struct store *st, uint64_t seq, unsigned long long m
 		CHECK(blocks_line_ok(lines->data + at, lines->len - at));
 		CHECK_INT(blocks_enc__add(enc, &body, lines->data + at, lines->len - at, &bl), 0);
 	}
-	CHECK_INT(blocks_enc__count(enc), 4);	/* bash, curl and their two parents */
-	CHECK(body.len * 2 < lines->len);
+	if (!kn) {
+		CHECK_INT(blocks_enc__count(enc), 4);	/* bash, curl and their two parents */
+		CHECK(body.len * 2 < lines->len);
+	}
 	ev_sha(sha, (unsigned)seq);
 	buf__init(&sealed, 64u << 20);
 	buf__init(&opened, 64u << 20);
@@ -139,15 +161,35 @@ static int put_batch_blocks(struct store *st, uint64_t seq, unsigned long long m
 	m.flags = BATCH_FLAG_BLOCKS;
 	ret = batch_seal(&m, body.data, body.len, key, 3, &sealed, err, sizeof(err));
 	CHECK_INT(ret, 0);
+	store__resolver(st, DEV, &rr, refs, 64);
 	if (!ret)
-		ret = batch_open((uint8_t *)sealed.data, sealed.len, &m, NULL, &opened, &why, err,
-				 sizeof(err));
+		ret = batch_open_resolve((uint8_t *)sealed.data, sealed.len, &m, NULL, &rr,
+					 &opened, &why, err, sizeof(err));
 	CHECK_INT(ret, 0);
-	CHECK(opened.len == lines->len && memcmp(opened.data, lines->data, lines->len) == 0);
-	if (!ret)
-		ret = store__insert_batch_body(st, &m, sha, opened.data, opened.len,
-					       sealed.data + BATCH_HEADER_LEN, m.body_len, res, err,
-					       sizeof(err));
+	if (kn && rr.unresolved == 0)
+		CHECK(opened.len == lines->len &&
+		      memcmp(opened.data, lines->data, lines->len) == 0);
+	for (unsigned i = 0; i < 64; i++)
+		if (refs[i])
+			refs[nrefs++] = refs[i];
+	if (!ret && rr.unresolved) {
+		/* as the collector does: the lines themselves, which read back
+		 * the same whatever is stored later */
+		m.flags = 0;
+		m.raw_len = m.body_len = (uint32_t)opened.len;
+		ret = store__insert_batch_body(st, &m, sha, opened.data, opened.len, opened.data,
+					       opened.len, res, err, sizeof(err));
+	} else if (!ret) {
+		ret = store__insert_batch_refs(st, &m, sha, opened.data, opened.len,
+					       sealed.data + BATCH_HEADER_LEN, m.body_len, refs,
+					       nrefs, res, err, sizeof(err));
+	}
+	if (!ret && kn) {
+		CHECK_INT(blocks_known__stage(kn, seq, body.data, body.len), 0);
+		blocks_known__confirm(kn, seq);
+	}
+	if (kn)
+		buf__reset(lines), buf__add(lines, opened.data, opened.len);
 	buf__free(&sealed);
 	buf__free(&opened);
 	buf__free(&body);
@@ -472,6 +514,67 @@ static void test_retention(void)
 	buf__free(&lines);
 }
 
+/* Remote block references: batch 2 points into batch 1's blocks; its rows
+ * read back whole on the store's connection and on a new one; batch 1's
+ * body outlives its own rows for as long as batch 2's; a reference to a
+ * batch the store does not have is stored as the unresolved marker and
+ * reads back the same. */
+static void test_remote_blocks(void)
+{
+	struct blocks_known *kn;
+	struct store_retention rep;
+	struct store *st;
+	struct store_result r;
+	struct buf lines1, lines2;
+	sqlite3 *db;
+
+	fresh();
+	st = open_store();
+	if (!st)
+		return;
+	CHECK_INT(blocks_known__new(&kn, 100, 1 << 20), 0);
+	buf__init(&lines1, 16u << 20);
+	buf__init(&lines2, 16u << 20);
+	CHECK_INT(put_batch_known(st, 1, 100, 9, EV_T0, kn, &lines1, &r), 0);
+	CHECK_INT(r.events_stored, 9);
+	/* 8 s later: every block is in batch 1 */
+	CHECK_INT(put_batch_known(st, 2, 200, 9, EV_T0 + 8000000000ull, kn, &lines2, &r), 0);
+	CHECK_INT(r.events_stored, 9);
+	db = peek_open(false);
+	check_lines(db, 1, &lines1, 9);
+	check_lines(db, 2, &lines2, 9);
+	{
+		sqlite3_stmt *s;
+
+		CHECK_INT(sqlite3_prepare_v2(db, "SELECT count(*) FROM raw_events WHERE seq = 2 AND"
+					     " json LIKE '%\"process_name\":\"curl\"%'", -1, &s,
+					     NULL), SQLITE_OK);
+		CHECK_INT(sqlite3_step(s), SQLITE_ROW);
+		CHECK_INT(sqlite3_column_int(s, 0), 3);
+		sqlite3_finalize(s);
+	}
+	/* batch 1's rows expire (TTL 10 s), its body stays for batch 2's */
+	CHECK_INT(store__retention(st, EV_T0 + 10000000000ull + 100, &rep, err, sizeof(err)), 0);
+	CHECK_INT(rep.raw_deleted, 9);
+	CHECK_INT(rep.raw_batches_deleted, 0);
+	sqlite3_close(db);
+	db = peek_open(false);
+	check_lines(db, 2, &lines2, 9);
+	CHECK_INT(store__retention(st, EV_T0 + 18000000000ull + 100, &rep, err, sizeof(err)), 0);
+	CHECK_INT(rep.raw_deleted, 9);
+	CHECK_INT(rep.raw_batches_deleted, 2);
+	/* The store lost what the agent knows: the unresolved marker. */
+	CHECK_INT(put_batch_known(st, 3, 300, 4, EV_T0 + 20000000000ull, kn, &lines2, &r), 0);
+	CHECK_INT(r.events_stored, 4);
+	CHECK(strstr(lines2.data, "{\"unresolved_block\":\"1.") != NULL);
+	check_lines(db, 3, &lines2, 4);
+	sqlite3_close(db);
+	store__close(st);
+	blocks_known__free(kn);
+	buf__free(&lines1);
+	buf__free(&lines2);
+}
+
 /* A schema-2 store (json a stored column of raw_events) reopened: its rows
  * keep their json; new batches point into bodies. */
 static void test_migrate(void)
@@ -545,6 +648,7 @@ int main(void)
 	test_corrupt();
 	test_cache_bound();
 	test_retention();
+	test_remote_blocks();
 	test_migrate();
 	if (!unit_failed) {
 		char cmd[128];
