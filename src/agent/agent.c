@@ -212,9 +212,11 @@ static void stop_ship(struct agent *a)
 		log_warnx(fmt, (unsigned long long)(st.seal_failed_events -
 						    o->seal_failed_events), "ship_seal_failed");
 	log_info("ship: %llu events sent and acknowledged this run, %llu batches (%llu events) "
-		 "waiting in the spool", (unsigned long long)st.acked_events,
+		 "waiting in the spool; %llu process blocks referred to in batches the collector "
+		 "stored rather than sent again", (unsigned long long)st.acked_events,
 		 (unsigned long long)st.spool_pending_batches,
-		 (unsigned long long)st.spool_pending_events);
+		 (unsigned long long)st.spool_pending_events,
+		 (unsigned long long)st.remote_blocks);
 	*o = st;
 }
 

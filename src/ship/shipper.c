@@ -1091,6 +1091,12 @@ void shipper__stats(struct shipper *sh, struct shipper_stats *out)
 	out->spool_corrupt_events = ss.corrupt_events;
 	out->spool_pending_batches = ss.pending_batches;
 	out->spool_pending_events = ss.pending_events;
+	if (sh->known) {
+		struct blocks_known_stats ks;
+
+		blocks_known__stats(sh->known, &ks);
+		out->remote_blocks = ks.hits;
+	}
 }
 
 void shipper__free(struct shipper *sh)

@@ -79,6 +79,7 @@ struct shipper_stats {
 	uint64_t ingress_dropped;	/* lines refused: the ingress was full */
 	uint64_t too_big;		/* lines refused: longer than batch_max_bytes */
 	uint64_t batches_sealed, events_sealed;		/* and spooled */
+	uint64_t remote_blocks;		/* blocks sent as references to stored batches */
 	uint64_t seal_failed_batches, seal_failed_events;	/* seq store, seal or spool write */
 	uint64_t spool_dropped_batches, spool_dropped_events;	/* to stay within spool_max_bytes */
 	uint64_t spool_corrupt_records, spool_corrupt_events;

@@ -133,6 +133,12 @@ def exactly_once(c):
             w = Workload(site.tmp, marker)
             for _ in range(5):
                 w.one()
+            # Batches after the first ones refer to process blocks the
+            # collector stored (remote references): a few more seconds of
+            # the same processes (the agent's, this test's) make them.
+            for _ in range(3):
+                time.sleep(1.2)
+                w.one()
             agent.wait_for(lambda e: name(e) == "Network Connection Terminated" and
                            (e["activity_data"].get("network_details") or {}).get(
                                "network_local_port") == w.port, timeout=10)
@@ -151,6 +157,13 @@ def exactly_once(c):
         shared = site.sql("SELECT count(*) AS n FROM raw_batches WHERE flags & 2")
         c.check(shared and shared[0]["n"] > 0,
                 "exactly once: the batches were sent with shared blocks (%s)" % shared)
+        with open(agent.stderr_path, "rb") as f:
+            m = re.search(rb"(\d+) process blocks referred to in batches the collector stored",
+                          f.read())
+        c.check(m and int(m.group(1)) > 0,
+                "exactly once: later batches referred to blocks the collector stored "
+                "instead of sending them again (%s)" % (m.group(0) if m else "no count logged"))
+        c.eq(site.rejections(), [], "exactly once: no reference left unresolved")
 
         created = [e for e in agent.events if name(e) == "Process Created" and
                    marker in (proc(e).get("process_command_line_arguments") or [])]
@@ -168,7 +181,7 @@ def exactly_once(c):
                  "typed: the process row's columns")
         frows = site.sql("SELECT operation, path, new_path FROM file_events WHERE name = "
                          "'File Renamed' AND path LIKE '%%%s%%'" % marker)
-        c.eq(len(frows), 5, "typed: five File Renamed rows for the workload")
+        c.eq(len(frows), 8, "typed: eight File Renamed rows for the workload")
         if frows:
             c.check(frows[0]["new_path"] == frows[0]["path"] + ".r",
                     "typed: the rename's new path (%r)" % frows[0])
