@@ -71,6 +71,7 @@
 #include <sqlite3.h>
 #include <zstd.h>
 
+#include "collector/block_cache.h"
 #include "collector/store.h"
 #include "lib/buf.h"
 #include "ship/batch.h"
@@ -1161,6 +1162,7 @@ struct env {
 	struct spool *sp;
 	struct batcher *b;	/* the shipper's: shared blocks unless -P */
 	struct batcher *bp;	/* the peers': plain lines */
+	struct blocks_known *kn;	/* the shipper's, every batch acknowledged at once */
 	struct buf sealed;
 	uint64_t *seqs;
 	size_t nseqs, seqs_cap;
@@ -1168,6 +1170,7 @@ struct env {
 	/* sealed batches kept for the collector side */
 	struct buf capture;
 	size_t cap_off[MAX_CAPTURE_BATCHES + 1], ncap;
+	uint64_t cap_seq[MAX_CAPTURE_BATCHES];
 	uint64_t cap_events, cap_want;
 };
 
@@ -1209,6 +1212,12 @@ static void env_open(struct env *e, const char *parent, size_t batch_bytes, int 
 		die("batcher__new(%zu) failed", batch_bytes);
 	if (share_blocks && batcher__share_blocks(e->b))
 		die("batcher__share_blocks failed");
+	if (share_blocks && remote_blocks) {
+		if (blocks_known__new(&e->kn, BLOCKS_KNOWN_DEFAULT_ENTRIES,
+				      BLOCKS_KNOWN_DEFAULT_BYTES))
+			die("out of memory");
+		batcher__use_known(e->b, e->kn);
+	}
 	buf__init(&e->sealed, BATCH_MAX_BATCH_BYTES);
 	buf__init(&e->capture, (size_t)1 << 30);
 	e->level = level;
@@ -1219,6 +1228,7 @@ static void env_close(struct env *e)
 {
 	batcher__free(e->b);
 	batcher__free(e->bp);
+	blocks_known__free(e->kn);
 	spool__close(e->sp);
 	seq_store__close(e->seq);
 	device__free(e->dev);
@@ -1277,6 +1287,12 @@ static void flush_vigil(struct env *e, struct run *r, bool capture)
 		die("spool__put: %s", strerror(-ret));
 	if (dropped.batches)
 		die("the spool dropped %" PRIu64 " batches", dropped.batches);
+	/* the shipper's staging after the put, and its confirmation on the ACK */
+	if (e->kn) {
+		if (blocks_known__stage(e->kn, seq, lines, len))
+			die("out of memory");
+		blocks_known__confirm(e->kn, seq);
+	}
 	lap(&r->st[S_PUT], &s);
 	r->events += count;
 	r->batches++;
@@ -1292,6 +1308,7 @@ static void flush_vigil(struct env *e, struct run *r, bool capture)
 	if (capture && e->cap_events < e->cap_want && e->ncap < MAX_CAPTURE_BATCHES) {
 		if (buf__add(&e->capture, e->sealed.data, e->sealed.len))
 			die("out of memory keeping batches for the collector");
+		e->cap_seq[e->ncap] = seq;
 		e->cap_off[++e->ncap] = e->capture.len;
 		e->cap_events += count;
 	}
@@ -1436,10 +1453,46 @@ static uint64_t rm_db(const char *path)
 	return size;
 }
 
+/* block_cache_load_fn over the captured batches: the peer's remote blocks. */
+static int capture_load(void *ctx, const char *device_id, uint64_t seq, char **body, size_t *len)
+{
+	static const struct batch_limits lim = { BATCH_MAX_BATCH_BYTES, BATCH_MAX_RAW_BYTES,
+						 BATCH_MAX_EVENTS };
+	struct env *e = ctx;
+
+	(void)device_id;
+	for (size_t i = 0; i < e->ncap; i++) {
+		const uint8_t *p = (const uint8_t *)e->capture.data + e->cap_off[i];
+		struct batch_meta m;
+		enum batch_error why;
+		size_t got;
+
+		if (e->cap_seq[i] != seq)
+			continue;
+		if (batch_parse(p, e->cap_off[i + 1] - e->cap_off[i], &lim, &m, &why, NULL, 0) ||
+		    !(*body = malloc(m.raw_len)))
+			return -EIO;
+		got = ZSTD_decompress(*body, m.raw_len, p + BATCH_HEADER_LEN, m.body_len);
+		if (ZSTD_isError(got) || got != m.raw_len) {
+			free(*body);
+			return -EIO;
+		}
+		*len = got;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+#define PB_REFS 65536u
+
 static void coll_round(struct env *e, enum coll_path path, int round, struct run *r)
 {
 	static const struct batch_limits lim = { BATCH_MAX_BATCH_BYTES, BATCH_MAX_RAW_BYTES,
 						 BATCH_MAX_EVENTS };
+	static uint64_t refs[PB_REFS];
+	struct block_cache *cap_blocks = NULL;
+	struct blocks_resolver rr;
+	uint32_t nrefs;
 	struct store *st = NULL;
 	struct store_config cfg = { 0 };
 	sqlite3 *db = NULL;
@@ -1450,6 +1503,8 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 
 	memset(r, 0, sizeof(*r));
 	buf__init(&lines, BATCH_MAX_RAW_BYTES);
+	if (block_cache__new(&cap_blocks, 256u << 20, capture_load, e))
+		die("out of memory");
 	snprintf(name, sizeof(name), "coll-%d-%d.db", round, (int)path);
 	env_path(e, name);
 	if (path == C_VIGIL) {
@@ -1478,9 +1533,12 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 		s = now();
 		buf__reset(&lines);
 		if (path == C_SQLITE) {
+			struct blocks_resolver cr;
+
 			/* the peer starts from plain lines: decoding is not its cost */
+			block_cache__resolver(cap_blocks, e->dev->device_id, 0, &cr, NULL, 0);
 			if (batch_parse(p, n, &lim, &m, &why, err, sizeof(err)) ||
-			    batch_open(p, n, &m, &lim, &lines, &why, err, sizeof(err)))
+			    batch_open_resolve(p, n, &m, &lim, &cr, &lines, &why, err, sizeof(err)))
 				die("%s", err);
 			s = now();
 			sqlite_ok(db, sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), "begin");
@@ -1505,15 +1563,25 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 		if (batch_verify_hmac(p, n, e->dev->cur.key))
 			die("batch %" PRIu64 ": bad HMAC", m.seq);
 		lap(&r->st[S_PARSE], &s);
-		if (batch_open(p, n, &m, &lim, &lines, &why, err, sizeof(err)))
+		/* As the collector does: remote blocks from the store, the
+		 * batches they are in kept as long as this one. */
+		store__resolver(st, m.device_id, m.seq, &rr, refs, PB_REFS);
+		if (batch_open_resolve(p, n, &m, &lim, &rr, &lines, &why, err, sizeof(err)))
 			die("%s", err);
+		if (rr.unresolved)
+			die("batch %" PRIu64 ": %" PRIu64 " remote blocks not found", m.seq,
+			    rr.unresolved);
+		nrefs = 0;
+		for (uint32_t i = 0; i < PB_REFS && rr.seen_count; i++)
+			if (refs[i])
+				refs[nrefs++] = refs[i];
 		lap(&r->st[S_OPEN], &s);
 		if (!EVP_Digest(p, n, sha, NULL, EVP_sha256(), NULL))
 			die("sha256 failed");
 		lap(&r->st[S_BATCH_SHA], &s);
 		/* As the collector does: the body as sent is stored once. */
-		if (store__insert_batch_body(st, &m, sha, lines.data, lines.len,
-					     p + BATCH_HEADER_LEN, m.body_len, &res, err,
+		if (store__insert_batch_refs(st, &m, sha, lines.data, lines.len,
+					     p + BATCH_HEADER_LEN, m.body_len, refs, nrefs, &res, err,
 					     sizeof(err)))
 			die("%s", err);
 		lap(&r->st[S_INSERT], &s);
@@ -1535,6 +1603,7 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 	sqlite3_close(db);
 	r->db_bytes = rm_db(e->path);
 	buf__free(&lines);
+	block_cache__free(cap_blocks);
 }
 
 /* ---- sealing passes: wire size, levels, the seal's split ---- */

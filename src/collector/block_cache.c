@@ -27,6 +27,8 @@ struct block_cache {
 	block_cache_load_fn load;
 	void *load_ctx;
 	const char *device_id;	/* the resolver's */
+	uint64_t learn_seq;	/* and the batch it opens */
+	struct cached *mru;
 	struct block_cache_stats st;
 };
 
@@ -114,24 +116,83 @@ static int index_defs(struct cached *c, const char *body, size_t n)
 	return 0;
 }
 
-static int get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+static struct cached *find(struct block_cache *bc, const char *device_id, uint64_t seq)
 {
-	struct block_cache *bc = ctx;
-	struct cached *c = NULL, *lru = NULL;
-	char *body = NULL;
-	size_t len = 0;
-	int ret;
+	struct cached *m = bc->mru;
+
+	if (m && m->seq == seq && strcmp(m->device_id, device_id) == 0)
+		return m;
+	for (unsigned i = 0; i < CACHE_BATCHES; i++) {
+		struct cached *e = &bc->e[i];
+
+		if (e->seq == seq && strcmp(e->device_id, device_id) == 0)
+			return bc->mru = e;
+	}
+	return NULL;
+}
+
+/* A free entry, or the least recently used one emptied. */
+static struct cached *take_slot(struct block_cache *bc)
+{
+	struct cached *lru = NULL;
 
 	for (unsigned i = 0; i < CACHE_BATCHES; i++) {
 		struct cached *e = &bc->e[i];
 
-		if (e->seq == seq && strcmp(e->device_id, bc->device_id) == 0) {
-			c = e;
-			break;
-		}
-		if (!lru || !e->seq || (lru->seq && e->used < lru->used))
+		if (!e->seq)
+			return e;
+		if (!lru || e->used < lru->used)
 			lru = e;
 	}
+	if (bc->mru == lru)
+		bc->mru = NULL;
+	drop(bc, lru);
+	return lru;
+}
+
+/* Keeps body's definitions as batch seq's. 0 or -ENOMEM (nothing kept). */
+static int keep(struct block_cache *bc, const char *device_id, uint64_t seq, const char *body,
+		size_t len, struct cached **out)
+{
+	struct cached *c = take_slot(bc);
+	int ret = index_defs(c, body, len);
+
+	if (ret) {
+		free(c->text);
+		free(c->off);
+		free(c->len);
+		memset(c, 0, sizeof(*c));
+		return ret;
+	}
+	snprintf(c->device_id, sizeof(c->device_id), "%s", device_id);
+	c->seq = seq;
+	c->used = ++bc->tick;
+	bc->bytes += c->bytes;
+	/* over the bound: the oldest others go (this one stays) */
+	while (bc->bytes > bc->max_bytes) {
+		struct cached *e = NULL;
+
+		for (unsigned j = 0; j < CACHE_BATCHES; j++)
+			if (bc->e[j].seq && &bc->e[j] != c && (!e || bc->e[j].used < e->used))
+				e = &bc->e[j];
+		if (!e)
+			break;
+		if (bc->mru == e)
+			bc->mru = NULL;
+		drop(bc, e);
+	}
+	*out = bc->mru = c;
+	return 0;
+}
+
+static int get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+{
+	struct block_cache *bc = ctx;
+	struct cached *c = find(bc, bc->device_id, seq);
+	char *body = NULL;
+	size_t len = 0;
+	int ret;
+
 	if (c) {
 		bc->st.hits++;
 	} else {
@@ -141,33 +202,10 @@ static int get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
 		if (ret)
 			return ret;
 		bc->st.loads++;
-		if (lru->seq)
-			drop(bc, lru);
-		c = lru;
-		ret = index_defs(c, body, len);
+		ret = keep(bc, bc->device_id, seq, body, len, &c);
 		free(body);
-		if (ret) {
-			free(c->text);
-			free(c->off);
-			free(c->len);
-			memset(c, 0, sizeof(*c));
+		if (ret)
 			return ret;
-		}
-		snprintf(c->device_id, sizeof(c->device_id), "%s", bc->device_id);
-		c->seq = seq;
-		bc->bytes += c->bytes;
-		/* over the bound: the oldest others go (this one stays) */
-		for (unsigned i = 0; i < CACHE_BATCHES && bc->bytes > bc->max_bytes; i++) {
-			struct cached *e = NULL;
-
-			for (unsigned j = 0; j < CACHE_BATCHES; j++)
-				if (bc->e[j].seq && &bc->e[j] != c &&
-				    (!e || bc->e[j].used < e->used))
-					e = &bc->e[j];
-			if (!e)
-				break;
-			drop(bc, e);
-		}
 	}
 	c->used = ++bc->tick;
 	if (k >= c->ndefs)
@@ -177,12 +215,37 @@ static int get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
 	return 0;
 }
 
-void block_cache__resolver(struct block_cache *bc, const char *device_id,
+static void learn(void *ctx, const char *body, size_t n)
+{
+	struct block_cache *bc = ctx;
+	struct cached *c;
+
+	if (!bc->learn_seq || strlen(bc->device_id) > BATCH_DEVICE_ID_MAX)
+		return;
+	block_cache__forget(bc, bc->device_id, bc->learn_seq);
+	(void)keep(bc, bc->device_id, bc->learn_seq, body, n, &c);
+}
+
+void block_cache__forget(struct block_cache *bc, const char *device_id, uint64_t seq)
+{
+	struct cached *c = find(bc, device_id, seq);
+
+	if (c) {
+		if (bc->mru == c)
+			bc->mru = NULL;
+		drop(bc, c);
+	}
+}
+
+void block_cache__resolver(struct block_cache *bc, const char *device_id, uint64_t seq,
 			   struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max)
 {
 	memset(res, 0, sizeof(*res));
 	bc->device_id = device_id;
+	bc->learn_seq = seq;
 	res->get = get;
+	res->learn = seq ? learn : NULL;
+	res->learn_ctx = bc;
 	res->ctx = bc;
 	res->seen = seen;
 	res->seen_max = seen ? seen_max : 0;

@@ -24,9 +24,13 @@ void block_cache__free(struct block_cache *bc);
 
 /* A resolver (blocks.h) for device_id's batches through bc; seen (may be
  * NULL) gets the distinct batches referred to, up to seen_max. device_id
- * must outlive the resolver's use. */
-void block_cache__resolver(struct block_cache *bc, const char *device_id,
+ * must outlive the resolver's use. seq not 0: the batch being opened, whose
+ * definitions the cache keeps as it expands (saves loading it again when
+ * the next batches refer to it); block_cache__forget it if it is then not
+ * stored. */
+void block_cache__resolver(struct block_cache *bc, const char *device_id, uint64_t seq,
 			   struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max);
+void block_cache__forget(struct block_cache *bc, const char *device_id, uint64_t seq);
 
 /* Forgets every batch (the store deleted some). */
 void block_cache__clear(struct block_cache *bc);

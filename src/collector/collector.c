@@ -135,6 +135,12 @@ struct collector {
 	struct batch_limits lim;
 	struct buf lines;		/* batch_open's output, capped at lim.max_raw_bytes */
 	uint64_t refs[COLLECTOR_REFS_MAX];	/* batches a batch's remote blocks are in */
+	/* The batch's block definitions, for storing it as its lines when
+	 * some of its remote blocks are unknown (the store's learn under it). */
+	struct buf defs;
+	bool defs_ok;
+	void (*store_learn)(void *ctx, const char *body, size_t n);
+	void *store_learn_ctx;
 	FILE *print;
 	bool print_color;		/* print goes to a terminal */
 	sqlite3 *pdb;			/* in-memory, for the --print extraction */
@@ -197,6 +203,7 @@ int collector__new(struct collector **out, struct store *st, struct keystore *ks
 	c->ks = ks;
 	c->lim = lim ? *lim : batch_default_limits;
 	buf__init(&c->lines, c->lim.max_raw_bytes);
+	buf__init(&c->defs, 2 * (size_t)c->lim.max_raw_bytes);
 	c->print = print;
 	c->print_color = print && isatty(fileno(print));
 	if (print_prepare(c)) {
@@ -214,6 +221,7 @@ void collector__free(struct collector *c)
 	sqlite3_finalize(c->pst);
 	sqlite3_close(c->pdb);
 	buf__free(&c->lines);
+	buf__free(&c->defs);
 	free(c);
 }
 
@@ -303,6 +311,24 @@ int collector__handle_hello(void *ctx, const struct server_conn_info *ci, const 
 	return ret;
 }
 
+/* The store's learn, and a copy of the definitions (res_blocks.learn). */
+static void learn_defs(void *ctx, const char *body, size_t n)
+{
+	struct collector *c = ctx;
+
+	if (c->store_learn)
+		c->store_learn(c->store_learn_ctx, body, n);
+	for (const char *s = body, *end = body + n; s < end && c->defs_ok;) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+
+		if (!nl)
+			break;
+		if (*s == '@' && buf__add(&c->defs, s, (size_t)(nl + 1 - s)))
+			c->defs_ok = false;
+		s = nl + 1;
+	}
+}
+
 int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const uint8_t *p,
 			    size_t n, struct frame_ack *ack)
 {
@@ -349,7 +375,14 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 	}
 
 	buf__reset(&c->lines);
-	store__resolver(c->st, meta.device_id, &res_blocks, c->refs, COLLECTOR_REFS_MAX);
+	store__resolver(c->st, meta.device_id, meta.seq, &res_blocks, c->refs,
+			COLLECTOR_REFS_MAX);
+	c->store_learn = res_blocks.learn;
+	c->store_learn_ctx = res_blocks.learn_ctx;
+	res_blocks.learn = learn_defs;
+	res_blocks.learn_ctx = c;
+	buf__reset(&c->defs);
+	c->defs_ok = true;
 	ret = batch_open_resolve(p, n, &meta, &c->lim, &res_blocks, &c->lines, &why, err,
 				 sizeof(err));
 	if (ret && why == BATCH_OK) {
@@ -391,12 +424,20 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 			  "(counted as unresolved_block)", meta.device_id, meta.seq,
 			  res_blocks.unresolved, res_blocks.remote);
 		store__count_rejection(c->st, "unresolved_block", res_blocks.unresolved);
-		/* The lines as they are, not the body: read back, it must give
-		 * the same bytes whatever is stored by then. */
-		lm.flags = 0;
-		lm.raw_len = lm.body_len = (uint32_t)c->lines.len;
+		/* The lines as they are after the batch's own definitions, not
+		 * the body: read back, they give the same bytes whatever is
+		 * stored by then, and its blocks can still be referred to. */
+		if (!c->defs_ok || buf__add(&c->defs, c->lines.data, c->lines.len) ||
+		    c->defs.len > UINT32_MAX) {
+			ret = -ENOMEM;
+			snprintf(err, sizeof(err), "no memory for the lines of a batch with "
+				 "unknown blocks");
+			goto stored;
+		}
+		lm.flags = BATCH_FLAG_BLOCKS;
+		lm.raw_len = lm.body_len = (uint32_t)c->defs.len;
 		ret = store__insert_batch_body(c->st, &lm, sha, c->lines.data, c->lines.len,
-					       c->lines.data, c->lines.len, &res, err, sizeof(err));
+					       c->defs.data, c->defs.len, &res, err, sizeof(err));
 		goto stored;
 	}
 	/* The body as sent is stored once, each raw row pointing into it. */
@@ -404,6 +445,9 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 				       p + BATCH_HEADER_LEN, meta.body_len, c->refs, nrefs, &res,
 				       err, sizeof(err));
 stored:
+	/* Its definitions are kept for the next batches only if it is. */
+	if (ret || res.status != STORE_STORED || !res.events_stored)
+		store__forget_blocks(c->st, meta.device_id, meta.seq);
 	if (ret) {
 		log_warnx("collector: %s device %s: batch seq %" PRIu64 " not stored: %s", ci->peer,
 			  ci->device_id, meta.seq, err);
@@ -459,6 +503,8 @@ out:
 		buf__free(&c->lines);
 	else
 		buf__reset(&c->lines);
+	if (c->defs.alloc > LINES_KEEP_BYTES)
+		buf__free(&c->defs);
 	return ret;
 }
 

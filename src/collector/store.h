@@ -94,8 +94,9 @@ struct store_ops {
 			    const uint8_t batch_sha256[32], const char *lines, size_t len,
 			    const void *body, size_t body_len, const uint64_t *ref_seqs,
 			    uint32_t nref, struct store_result *res, char *err, size_t errlen);
-	void (*resolver)(struct store *st, const char *device_id, struct blocks_resolver *res,
-			 uint64_t *seen, uint32_t seen_max);
+	void (*resolver)(struct store *st, const char *device_id, uint64_t seq,
+			 struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max);
+	void (*forget_blocks)(struct store *st, const char *device_id, uint64_t seq);
 	int (*last_seq)(struct store *st, const char *device_id, uint64_t *seq, char *err,
 			size_t errlen);
 	int (*retention)(struct store *st, uint64_t now_ns, struct store_retention *rep,
@@ -171,11 +172,14 @@ int store__insert_batch_refs(struct store *st, const struct batch_meta *meta,
 			     const void *body, size_t body_len, const uint64_t *ref_seqs,
 			     uint32_t nref, struct store_result *res, char *err, size_t errlen);
 /* A resolver (blocks.h) of device_id's remote block references against the
- * batches stored, for batch_open_resolve; seen (may be NULL) collects the
- * batches referred to, for store__insert_batch_refs. Valid until the next
- * call on st. */
-void store__resolver(struct store *st, const char *device_id, struct blocks_resolver *res,
-		     uint64_t *seen, uint32_t seen_max);
+ * batches stored, for batch_open_resolve of its batch seq; seen (may be
+ * NULL) collects the batches referred to, for store__insert_batch_refs.
+ * Valid until the next call on st. The store keeps the definitions of the
+ * batch being opened for the next ones: if it is then not stored,
+ * store__forget_blocks(device_id, seq). */
+void store__resolver(struct store *st, const char *device_id, uint64_t seq,
+		     struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max);
+void store__forget_blocks(struct store *st, const char *device_id, uint64_t seq);
 /* The highest seq stored for device_id; 0 when the device has none. */
 int store__last_seq(struct store *st, const char *device_id, uint64_t *seq, char *err,
 		    size_t errlen);

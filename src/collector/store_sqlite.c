@@ -945,7 +945,7 @@ static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device
 			free(p);
 			return "vigil_raw_json: out of memory";
 		}
-		block_cache__resolver(c->blocks, device_id, &res, NULL, 0);
+		block_cache__resolver(c->blocks, device_id, (uint64_t)seq, &res, NULL, 0);
 		buf__init(&x, STORE_RAW_BODY_MAX);
 		if (blocks_expand(p, *n, BLOCKS_ANY_EVENTS, STORE_RAW_BODY_MAX, &x, &res, NULL,
 				  0)) {
@@ -2191,8 +2191,8 @@ static int no_blocks(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t
 	return -ENOMEM;
 }
 
-static void sq_resolver(struct store *st, const char *device_id, struct blocks_resolver *res,
-			uint64_t *seen, uint32_t seen_max)
+static void sq_resolver(struct store *st, const char *device_id, uint64_t seq,
+			struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max)
 {
 	struct sq *q = st->priv;
 	struct raw_cache *c = q->rw_cache;
@@ -2207,7 +2207,15 @@ static void sq_resolver(struct store *st, const char *device_id, struct blocks_r
 		res->get = no_blocks;
 		return;
 	}
-	block_cache__resolver(c->blocks, device_id, res, seen, seen_max);
+	block_cache__resolver(c->blocks, device_id, seq, res, seen, seen_max);
+}
+
+static void sq_forget_blocks(struct store *st, const char *device_id, uint64_t seq)
+{
+	struct sq *q = st->priv;
+
+	if (q->rw_cache->blocks)
+		block_cache__forget(q->rw_cache->blocks, device_id, seq);
 }
 
 static const struct store_ops sqlite_ops = {
@@ -2216,6 +2224,7 @@ static const struct store_ops sqlite_ops = {
 	.close = sq_close,
 	.insert_batch = sq_insert_batch,
 	.resolver = sq_resolver,
+	.forget_blocks = sq_forget_blocks,
 	.last_seq = sq_last_seq,
 	.retention = sq_retention,
 	.flush = sq_flush,
@@ -2341,10 +2350,15 @@ int store__insert_batch_refs(struct store *st, const struct batch_meta *meta,
 				     ref_seqs, nref, res, err, errlen);
 }
 
-void store__resolver(struct store *st, const char *device_id, struct blocks_resolver *res,
-		     uint64_t *seen, uint32_t seen_max)
+void store__resolver(struct store *st, const char *device_id, uint64_t seq,
+		     struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max)
 {
-	st->ops->resolver(st, device_id, res, seen, seen_max);
+	st->ops->resolver(st, device_id, seq, res, seen, seen_max);
+}
+
+void store__forget_blocks(struct store *st, const char *device_id, uint64_t seq)
+{
+	st->ops->forget_blocks(st, device_id, seq);
 }
 
 int store__raw_cache_stats(struct store *st, struct store_raw_cache_stats *out)

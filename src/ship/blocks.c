@@ -29,16 +29,25 @@ _Static_assert(BLOCKS_LINE_SLACK >= BLOCKS_MAX_SPANS * (2 + REF_HEAD_LEN + REF_M
 
 struct slot {
 	uint64_t hash;
-	uint32_t off, len;	/* the block's bytes in the body (after its '@') */
-	uint32_t id;		/* 0: empty; else block number + 1 */
+	uint32_t off, len;	/* the block's bytes in the body (after its '@'), or in
+				 * the aliases when rseq is set */
+	uint32_t id;		/* 0: empty; else block number + 1, or REF_REMOTE */
+	uint32_t rk;		/* REF_REMOTE: block rk of batch rseq */
+	uint64_t rseq;
 };
 
 struct blocks_enc {
 	struct slot *tab;
 	uint32_t cap;		/* power of two */
 	uint32_t used;		/* blocks defined since the reset */
+	uint32_t slots;		/* taken: definitions and aliases */
 	uint64_t seed;
 	struct blocks_known *known;
+	/* Copies of the remote blocks this batch used: later uses in the
+	 * batch find them here (a lookup in the known table hashes the whole
+	 * block and takes its lock), and a copy, since the table may drop its
+	 * own before this table is reset. */
+	struct buf alias;
 	struct blocks_enc_stats st;
 };
 
@@ -56,6 +65,7 @@ int blocks_enc__new(struct blocks_enc **out)
 		return -ENOMEM;
 	}
 	e->cap = TABLE_MIN;
+	buf__init(&e->alias, (size_t)1 << 30);
 	/* Not a secret worth failing for: without getrandom the seed is the
 	 * address and time mix below, still unknown to a process outside. */
 	if (getrandom(&e->seed, sizeof(e->seed), GRND_NONBLOCK) != sizeof(e->seed))
@@ -69,6 +79,7 @@ void blocks_enc__free(struct blocks_enc *e)
 	if (!e)
 		return;
 	free(e->tab);
+	buf__free(&e->alias);
 	free(e);
 }
 
@@ -79,9 +90,11 @@ void blocks_enc__use_known(struct blocks_enc *e, struct blocks_known *kn)
 
 void blocks_enc__reset(struct blocks_enc *e)
 {
-	if (e->used)
+	if (e->slots)
 		memset(e->tab, 0, (size_t)e->cap * sizeof(*e->tab));
 	e->used = 0;
+	e->slots = 0;
+	buf__reset(&e->alias);
 }
 
 uint32_t blocks_enc__count(const struct blocks_enc *e)
@@ -130,7 +143,8 @@ static struct slot *lookup(struct blocks_enc *e, const struct buf *body, const c
 
 		if (!s->id)
 			return s;
-		if (s->hash == h && s->len == n && memcmp(body->data + s->off, p, n) == 0) {
+		if (s->hash == h && s->len == n &&
+		    memcmp((s->rseq ? e->alias.data : body->data) + s->off, p, n) == 0) {
 			*found = true;
 			return s;
 		}
@@ -212,7 +226,7 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 	uint32_t ref[BLOCKS_MAX_SPANS] = { 0 };	/* block number + 1; 0: inline; REF_REMOTE */
 	uint64_t rseq[BLOCKS_MAX_SPANS];	/* REF_REMOTE: the batch that holds it, */
 	uint32_t rk[BLOCKS_MAX_SPANS];		/* and its number there */
-	size_t start = out->len, from = 0;
+	size_t start = out->len, from = 0, alias_start = e->alias.len;
 	bool toobig = out->toobig;
 	unsigned nspans = bl ? (bl->n < BLOCKS_MAX_SPANS ? bl->n : BLOCKS_MAX_SPANS) : 0;
 	unsigned nadded = 0;
@@ -239,16 +253,30 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		from = (size_t)bl->off[i] + n;
 		h = block_hash(e, p, n);
 		s = lookup(e, out, p, n, h, &found);
+		if (found && s->rseq) {
+			ref[i] = REF_REMOTE;
+			rseq[i] = s->rseq;
+			rk[i] = s->rk;
+			e->st.remote++;
+			continue;
+		}
 		if (found) {
 			ref[i] = s->id;
 			e->st.shared++;
 			continue;
 		}
 		/* Looked up once per batch and block: its later uses in this
-		 * batch find the local definition or miss here again. */
+		 * batch find the alias (or, without room for one, come here). */
 		if (e->known && blocks_known__find(e->known, p, n, &rseq[i], &rk[i])) {
 			ref[i] = REF_REMOTE;
 			e->st.remote++;
+			if (s && e->alias.len <= UINT32_MAX - n && !buf__add(&e->alias, p, n)) {
+				*s = (struct slot){ .hash = h, .off = (uint32_t)(e->alias.len - n),
+						    .len = n, .id = REF_REMOTE, .rk = rk[i],
+						    .rseq = rseq[i] };
+				added[nadded++] = s;
+				e->slots++;
+			}
 			continue;
 		}
 		if (!s || e->used >= BLOCKS_MAX_PER_BATCH) {
@@ -261,6 +289,7 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		*s = (struct slot){ .hash = h, .off = (uint32_t)(out->len - 1 - n), .len = n,
 				    .id = ++e->used };
 		added[nadded++] = s;
+		e->slots++;
 		ref[i] = s->id;
 		e->st.defined++;
 	}
@@ -300,7 +329,7 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		goto undo;
 	/* Keep the load at most 1/2 for short probes; a failed grow only
 	 * means longer ones (and, past MAX_PROBES, inline blocks). */
-	if (e->used * 2 > e->cap && e->cap < 2 * BLOCKS_MAX_PER_BATCH)
+	if (e->slots * 2 > e->cap && e->cap < 4 * BLOCKS_MAX_PER_BATCH)
 		(void)grow(e);
 	e->st.bytes_out += out->len - start;
 	return 0;
@@ -308,10 +337,16 @@ undo:
 	/* A slot taken here was empty before, so no older block's probe
 	 * passes through it: emptying them (last first) restores the table. */
 	while (nadded) {
-		*added[--nadded] = (struct slot){ 0 };
-		e->used--;
-		e->st.defined--;
+		struct slot *x = added[--nadded];
+
+		if (x->id != REF_REMOTE) {
+			e->used--;
+			e->st.defined--;
+		}
+		*x = (struct slot){ 0 };
+		e->slots--;
 	}
+	e->alias.len = alias_start;
 	out->len = start;
 	if (out->data)
 		out->data[start] = '\0';
@@ -497,6 +532,8 @@ int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, s
 	}
 	if (events != BLOCKS_ANY_EVENTS && seen != events)
 		FAIL(-EBADMSG, "blocks: %u event lines, the header says %u", seen, events);
+	if (res && res->learn && ndefs)
+		res->learn(res->learn_ctx, body, n);
 #undef FAIL
 out:
 	free(defs);

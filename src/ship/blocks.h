@@ -117,7 +117,10 @@ bool blocks_line_ok(const char *line, size_t len);
 #define BLOCKS_UNRESOLVED_HEAD "{\"unresolved_block\":\""
 struct blocks_resolver {
 	int (*get)(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n);
-	void *ctx;
+	/* May be NULL: the body just expanded (its definitions), which later
+	 * batches may refer to once it is stored. */
+	void (*learn)(void *learn_ctx, const char *body, size_t n);
+	void *ctx, *learn_ctx;
 	uint64_t *seen;
 	uint32_t seen_max, seen_count;
 	uint64_t remote, unresolved;	/* references met, of which unknown */

@@ -28,7 +28,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vigil_harness import REPO, Checker, TestFailure, finish, main_wrapper, vigil_bin  # noqa: E402
+from vigil_harness import (REPO, Checker, TestFailure, finish, guarded,  # noqa: E402
+                           main_wrapper, vigil_bin)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LDLIBS = ["-lbpf", "-lelf", "-lz", "-lyaml", "-lssl", "-lcrypto", "-lzstd", "-lsqlite3", "-lxxhash",
@@ -509,9 +510,82 @@ def retention(c, tool, tmp, pki):
     c.eq(rc, 0, "retention collector exits 0")
 
 
+def remote_blocks(c, tool, tmp, pki):
+    """Batches that point at blocks of batches stored before ({"@":S.K},
+    ship/blocks_known.h): each stored event is whole; a reference to a
+    batch never stored is the unresolved marker, counted, and that batch's
+    own blocks can still be referred to."""
+    col = Collector(os.path.join(tmp, "remote"), pki)
+    dev = os.path.join(tmp, "remote.key")
+    subprocess.run([tool, "mkdev", dev, "acme"], check=True, stdout=subprocess.DEVNULL,
+                   env=tool_env())
+    subprocess.run([tool, "enroll", dev, col.keystore], check=True, env=tool_env())
+    now = time.time_ns()
+    blk_a = proc_block("sshd", 700, "/usr/sbin/sshd", user="root", uid=0)
+    blk_b = proc_block("bash", 701, "/usr/bin/bash")
+    evs = [event(1 + 5 * i, now - (50 - i) * NS) for i in range(6)]  # File Renamed, by "mv"
+    want = []
+    lines = []
+
+    def ev_line(k, ref):
+        e = json.loads(json.dumps(evs[k]))
+        e["activity_data"]["process_details"] = "@REF@"
+        text = json.dumps(e, separators=(",", ":")).replace('"@REF@"', ref)
+        return e, text
+
+    def put(k, ref, blk):
+        e, text = ev_line(k, ref)
+        e["activity_data"]["process_details"] = blk
+        want.append(e)
+        lines.append(text)
+
+    d = lambda blk: "@" + json.dumps(blk, separators=(",", ":"))  # noqa: E731
+    # batch 1: defines A, one event uses it
+    lines.append(d(blk_a))
+    put(0, '{"@":0}', blk_a)
+    # batch 2: A from batch 1, a batch never stored (99), and B defined here
+    lines.append(d(blk_b))
+    put(1, '{"@":1.0}', blk_a)
+    put(2, '{"@":99.0}', {"unresolved_block": "99.0"})
+    put(3, '{"@":0}', blk_b)
+    # batch 3: B from batch 2 (stored as its lines, its blocks still there), A from 1
+    put(4, '{"@":2.0}', blk_b)
+    put(5, '{"@":1.0}', blk_a)
+    path = os.path.join(tmp, "remote.jsonl")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    agent = Agent(tool, os.path.join(pki, "ca.pem"), path)
+    col.start()
+    try:
+        res = agent.send(col.port, dev, ["batch:1:0:2:blocks", "batch:2:2:4:blocks",
+                                         "batch:3:6:2:blocks"])
+        c.check([(r.get("seq"), r.get("status")) for r in res] ==
+                [(1, STORED), (2, STORED), (3, STORED)], "remote blocks: three batches stored",
+                actual=res)
+        c.check(col.alive(), "remote blocks: collector still running")
+    finally:
+        col.stop()
+    rc, out, err = vigil("query", "--db", col.db, "--json", "--sql",
+                         "SELECT json FROM raw_events ORDER BY id")
+    c.eq(rc, 0, "remote blocks: vigil query --sql reads the raw rows (%s)" % err.strip())
+    rows = [json.loads(r["json"]) for r in json_lines(out)]
+    c.eq(len(rows), len(want), "remote blocks: every event stored")
+    for i, (got, exp) in enumerate(zip(rows, want)):
+        c.eq(got["activity_data"]["process_details"], exp["activity_data"]["process_details"],
+             "remote blocks: event %d's process block" % i)
+        c.eq(got, exp, "remote blocks: event %d whole" % i)
+    rej = dict(db_rows(col.db, "SELECT reason, count FROM rejections"))
+    c.check(rej.get("unresolved_block") == 1, "remote blocks: the unknown one counted",
+            actual=rej)
+    typed = db_rows(col.db, "SELECT process_name FROM file_events ORDER BY id")
+    c.eq([t[0] for t in typed], ["sshd", "sshd", None, "bash", "bash", "sshd"],
+         "remote blocks: typed rows have the process the reference names")
+
+
 def main():
     c = Checker("collector pipeline")
     r = Checker("collector retention")
+    b = Checker("collector remote blocks")
     tmp = tempfile.mkdtemp(prefix="vigil-collector-")
     try:
         tool = build_tool(tmp)
@@ -526,9 +600,10 @@ def main():
         c.check(rc2 == 0 and out2 == out, "vigil pki again: same files, same pin")
         pipeline(c, tool, tmp, pki)
         retention(r, tool, tmp, pki)
+        guarded(b, remote_blocks, b, tool, tmp, pki)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return finish([c, r])
+    return finish([c, r, b])
 
 
 if __name__ == "__main__":

@@ -161,7 +161,7 @@ static int put_batch_known(struct store *st, uint64_t seq, unsigned long long ms
 	m.flags = BATCH_FLAG_BLOCKS;
 	ret = batch_seal(&m, body.data, body.len, key, 3, &sealed, err, sizeof(err));
 	CHECK_INT(ret, 0);
-	store__resolver(st, DEV, &rr, refs, 64);
+	store__resolver(st, DEV, seq, &rr, refs, 64);
 	if (!ret)
 		ret = batch_open_resolve((uint8_t *)sealed.data, sealed.len, &m, NULL, &rr,
 					 &opened, &why, err, sizeof(err));
@@ -173,8 +173,9 @@ static int put_batch_known(struct store *st, uint64_t seq, unsigned long long ms
 		if (refs[i])
 			refs[nrefs++] = refs[i];
 	if (!ret && rr.unresolved) {
-		/* as the collector does: the lines themselves, which read back
-		 * the same whatever is stored later */
+		/* stored as its lines, which read back the same whatever is
+		 * stored later (the collector puts the batch's definitions
+		 * before them too: test_collector.py) */
 		m.flags = 0;
 		m.raw_len = m.body_len = (uint32_t)opened.len;
 		ret = store__insert_batch_body(st, &m, sha, opened.data, opened.len, opened.data,

@@ -12,7 +12,9 @@
  *                             sealed as seq SEQ; MUT damages it after sealing:
  *                             forge (HMAC byte), flip (body bit), stalehash
  *                             (events hash changed, HMAC recomputed), truncate
- *                             (last byte cut), keyid (signed as key_id + 7)
+ *                             (last byte cut), keyid (signed as key_id + 7);
+ *                             or blocks: sealed with BATCH_FLAG_BLOCKS, the
+ *                             lines as they are ('@' lines define blocks)
  *   again                     the previous batch's bytes, exactly
  *   frame-oversize            a frame header announcing 2^31 bytes
  *   frame-truncated           half a BATCH frame, then the connection closes
@@ -217,6 +219,8 @@ static int do_send(int argc, char **argv)
 			m.key_id = key_id;
 			m.seq = seq;
 			m.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+			if (strcmp(mut, "blocks") == 0)
+				m.flags = BATCH_FLAG_BLOCKS;
 			buf__reset(&prev);
 			if (batch_seal(&m, l.data, l.len, dev->cur.key, 3, &prev, err, sizeof(err)))
 				die("seal");
@@ -230,7 +234,7 @@ static int do_send(int argc, char **argv)
 				hmac((uint8_t *)prev.data, prev.len, dev->cur.key);
 			} else if (strcmp(mut, "truncate") == 0) {
 				prev.len--;
-			} else if (mut[0] && strcmp(mut, "keyid") != 0) {
+			} else if (mut[0] && strcmp(mut, "keyid") != 0 && strcmp(mut, "blocks") != 0) {
 				fprintf(stderr, "batchsend: unknown mutation %s\n", mut);
 				return 2;
 			}
