@@ -1,4 +1,4 @@
-// sources: src/ship/batch.c src/ship/blocks.c src/ship/frame.c src/lib/buf.c src/lib/err.c
+// sources: src/ship/batch.c src/ship/blocks.c src/ship/blocks_known.c src/ship/frame.c src/lib/buf.c src/lib/err.c
 // libs: -lzstd -lcrypto -lxxhash -lpthread
 /* libFuzzer target for the collector's input path. The first byte picks a
  * mode, the rest is the input:
@@ -6,8 +6,9 @@
  *      second byte picks; each BATCH payload goes through mode 1, HELLO, ACK
  *      and ERROR payloads through their decoders;
  *   1  a sealed batch: batch_parse, batch_verify_hmac with a fixed key, and
- *      batch_open whenever parse accepted it (open must be safe on anything
- *      parse accepts, signed or not);
+ *      batch_open_resolve whenever parse accepted it (open must be safe on
+ *      anything parse accepts, signed or not; remote blocks come from a
+ *      resolver that knows some, not others, and fails for one);
  *   2  the same after fixing up body_len and the events hash to fit and
  *      re-signing with the fixed key, so the fuzzer gets past the HMAC and
  *      the events hash into zstd and the line count;
@@ -63,12 +64,29 @@ static size_t count_nl(const char *p, size_t n)
 	return c;
 }
 
+/* Remote blocks ({"@":S.K}) as a store would answer: batch S % 4 == 0 is
+ * unknown, S == 7 cannot be read, the rest hold K % 3 + 1 blocks. */
+static int fuzz_get(void *ctx, uint64_t seq, uint32_t k, const char **p, size_t *n)
+{
+	static const char *const blocks[] = { "{\"pid\":1}", "{\"pid\":2,\"name\":\"x\"}", "" };
+
+	(void)ctx;
+	if (seq == 7)
+		return -EIO;
+	if (seq % 4 == 0 || k > seq % 3)
+		return -ENOENT;
+	*p = blocks[k % 3];
+	*n = strlen(*p);
+	return 0;
+}
+
 /* Returns 0 when all three steps passed. */
 static int verify_batch(const uint8_t *p, size_t n)
 {
 	struct batch_meta m;
 	enum batch_error why = BATCH_ERROR_MAX;
 	char err[256];
+	struct blocks_resolver res;
 	struct buf out;
 	uint8_t md[32];
 	int rc, hmac;
@@ -97,7 +115,19 @@ static int verify_batch(const uint8_t *p, size_t n)
 
 	buf__init(&out, lim.max_raw_bytes);
 	memset(err, 'x', sizeof(err));
-	rc = batch_open(p, n, &m, &lim, &out, &why, err, sizeof(err));
+	{
+		uint64_t seen[16];
+
+		memset(&res, 0, sizeof(res));
+		memset(seen, 0, sizeof(seen));
+		res.get = fuzz_get;
+		res.seen = seen;
+		res.seen_max = 16;
+		rc = batch_open_resolve(p, n, &m, &lim, &res, &out, &why, err, sizeof(err));
+		need(res.unresolved <= res.remote && res.seen_count <= res.remote);
+		for (unsigned i = 0; i < 16; i++)
+			need(seen[i] == 0 || seen[i] % 4 != 0 || res.unresolved > 0);
+	}
 	check_err(rc, err, sizeof(err));
 	if (rc == 0) {
 		/* shared blocks expand the body; plain lines are the body */
@@ -110,7 +140,7 @@ static int verify_batch(const uint8_t *p, size_t n)
 		need(memcmp(md, m.events_sha256, 32) == 0);
 	} else {
 		need(out.len == 0);
-		need(rc == -ENOMEM ||
+		need(rc == -ENOMEM || (rc == -EIO && why == BATCH_OK && res.remote > 0) ||
 		     ((m.flags & BATCH_FLAG_BLOCKS) && (rc == -EMSGSIZE || rc == -E2BIG) &&
 		      why == BATCH_TOO_BIG) ||
 		     (rc == -EBADMSG &&
