@@ -459,6 +459,8 @@ stored:
 	switch (res.status) {
 	case STORE_STORED:
 		ack->status = FRAME_ACK_STORED;
+		if (res_blocks.unresolved)
+			ack->reason = FRAME_ACK_NOTE_BLOCKS_UNKNOWN;
 		c->batches++;
 		c->events += res.events_stored;
 		if (res.gap)

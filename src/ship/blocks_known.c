@@ -285,6 +285,14 @@ bool blocks_known__find(struct blocks_known *kn, const char *p, size_t n, uint64
 	return found;
 }
 
+void blocks_known__clear(struct blocks_known *kn)
+{
+	pthread_mutex_lock(&kn->lock);
+	while (kn->count)
+		evict_tail(kn);
+	pthread_mutex_unlock(&kn->lock);
+}
+
 void blocks_known__stats(struct blocks_known *kn, struct blocks_known_stats *st)
 {
 	pthread_mutex_lock(&kn->lock);

@@ -54,5 +54,7 @@ void blocks_known__confirm(struct blocks_known *kn, uint64_t seq);
 bool blocks_known__find(struct blocks_known *kn, const char *p, size_t n, uint64_t *seq,
 			uint32_t *k);
 void blocks_known__stats(struct blocks_known *kn, struct blocks_known_stats *st);
+/* Forgets every block (the collector did not have some it should have). */
+void blocks_known__clear(struct blocks_known *kn);
 
 #endif

@@ -36,6 +36,11 @@ enum frame_ack_status {
 	FRAME_ACK_REJECTED = 2,		/* reason says why; the agent drops it and counts it */
 };
 
+/* The reason of a STORED ACK: 0, or this when some of the batch's remote
+ * blocks were unknown to the collector (its database was replaced): the
+ * agent forgets the blocks it thought stored and sends them again. */
+#define FRAME_ACK_NOTE_BLOCKS_UNKNOWN 1
+
 struct frame_hello {
 	uint16_t version;
 	char device_id[FRAME_DEVICE_ID_MAX + 1];	/* NUL-terminated, [0-9a-f], 1..32 */

@@ -653,8 +653,17 @@ static int on_ack(struct shipper *sh, const struct frame_ack *a, char *why, size
 	session_proven(sh);
 	/* In flight, so a full spool did not drop it. */
 	spool__ack(sh->spool, a->seq);
-	if (sh->known && a->status != FRAME_ACK_REJECTED)
+	if (sh->known && a->status == FRAME_ACK_STORED &&
+	    a->reason == FRAME_ACK_NOTE_BLOCKS_UNKNOWN) {
+		/* Some blocks we counted on were not there: whatever else we
+		 * think it holds may be gone too. */
+		blocks_known__clear(sh->known);
+		log_warnx("ship: the collector did not have some process blocks batch %llu referred "
+			  "to (its database replaced?); every block is sent again from now on",
+			  (unsigned long long)a->seq);
+	} else if (sh->known && a->status != FRAME_ACK_REJECTED) {
 		blocks_known__confirm(sh->known, a->seq);
+	}
 	pthread_mutex_lock(&sh->st_lock);
 	if (a->status == FRAME_ACK_REJECTED) {
 		sh->st.rejected_batches++;

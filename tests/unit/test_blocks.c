@@ -436,6 +436,14 @@ static void test_known_bounds(void)
 	blocks_known__stats(kn, &ks);
 	CHECK_INT(ks.entries, 2);
 	CHECK(ks.bytes <= 100);
+	blocks_known__clear(kn);
+	blocks_known__stats(kn, &ks);
+	CHECK_INT(ks.entries, 0);
+	CHECK_INT(ks.bytes, 0);
+	CHECK(!blocks_known__find(kn, "block-19-................................", 41, &seq, &k));
+	CHECK_INT(blocks_known__stage(kn, 10, body, n), 0);	/* usable again after */
+	blocks_known__confirm(kn, 10);
+	CHECK(blocks_known__find(kn, "block-19-................................", 41, &seq, &k));
 	blocks_known__free(kn);
 	CHECK_INT(blocks_known__new(&kn, 0, 100), -EINVAL);
 }

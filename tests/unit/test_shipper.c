@@ -34,6 +34,7 @@
 #include "collector/server.h"
 #include "lib/log.h"
 #include "ship/batch.h"
+#include "ship/blocks.h"
 #include "ship/device.h"
 #include "ship/pki.h"
 #include "ship/shipper.h"
@@ -43,7 +44,7 @@
 
 #define MAX_SEQ 4096
 
-enum mode { M_STORE, M_DUPLICATE, M_REJECT_NEXT, M_FAIL_NEXT, M_STALL_NEXT };
+enum mode { M_STORE, M_DUPLICATE, M_REJECT_NEXT, M_FAIL_NEXT, M_STALL_NEXT, M_NOTE_NEXT };
 
 static char root[64], ca_file[160], pin[TLS_PIN_HEX_LEN + 1];
 static struct device *dev;
@@ -71,7 +72,8 @@ struct collector {
 	uint32_t events[MAX_SEQ];	/* event_count of each seq */
 	uint64_t stored_events;		/* of batches acked STORED/DUPLICATE, once per seq */
 	bool stored[MAX_SEQ];
-	uint64_t rejected_seq, failed_seq, stalled_seq;
+	bool remote[MAX_SEQ];		/* the batch refers to blocks of earlier ones */
+	uint64_t rejected_seq, failed_seq, stalled_seq, noted_seq;
 	uint64_t max_seq;
 	bool order_ok;			/* seqs on one connection strictly increase */
 	uint64_t conn_last_seq;
@@ -122,6 +124,18 @@ static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t 
 	c->conn_last_seq = meta.seq;
 	c->seen[meta.seq]++;
 	c->events[meta.seq] = meta.event_count;
+	{
+		/* without a resolver, a remote reference is refused as such */
+		struct buf out;
+		enum batch_error w;
+		char e[256];
+
+		buf__init(&out, 1u << 24);
+		if (batch_open(p, len, &meta, NULL, &out, &w, e, sizeof(e)) == -EBADMSG &&
+		    strstr(e, "remote"))
+			c->remote[meta.seq] = true;
+		buf__free(&out);
+	}
 	if (meta.seq > c->max_seq)
 		c->max_seq = meta.seq;
 	ack->seq = meta.seq;
@@ -149,6 +163,12 @@ static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t 
 		goto out;
 	case M_DUPLICATE:
 		ack->status = FRAME_ACK_DUPLICATE;
+		break;
+	case M_NOTE_NEXT:
+		c->mode = M_STORE;
+		c->noted_seq = meta.seq;
+		ack->status = FRAME_ACK_STORED;
+		ack->reason = FRAME_ACK_NOTE_BLOCKS_UNKNOWN;
 		break;
 	case M_STORE:
 		ack->status = FRAME_ACK_STORED;
@@ -213,6 +233,8 @@ static void collector_reset(void)
 	memset(col.seen, 0, sizeof(col.seen));
 	memset(col.events, 0, sizeof(col.events));
 	memset(col.stored, 0, sizeof(col.stored));
+	memset(col.remote, 0, sizeof(col.remote));
+	col.noted_seq = 0;
 	col.stored_events = 0;
 	col.rejected_seq = col.failed_seq = col.stalled_seq = col.max_seq = 0;
 	col.order_ok = true;
@@ -256,6 +278,7 @@ struct agent_opts {
 	const char *pin;		/* NULL: CA */
 	const struct device *dev;	/* NULL: the enrolled one */
 	uint32_t io_timeout_ms;
+	uint64_t remote_bytes;		/* ship.remote_blocks_max_bytes; 0: off */
 };
 
 static struct shipper *agent_new(const struct agent_opts *o)
@@ -279,6 +302,7 @@ static struct shipper *agent_new(const struct agent_opts *o)
 		.io_timeout_ms = o->io_timeout_ms ? o->io_timeout_ms : 3000,
 		.backoff_base_ms = 20,
 		.backoff_cap_ms = 200,
+		.remote_blocks_max_bytes = o->remote_bytes,
 	};
 	struct shipper *sh = NULL;
 	int rc;
@@ -500,6 +524,70 @@ out:
 /* Delivery, DUPLICATE, a REJECTED batch, a failing collector (ERROR +
  * close: reconnect, resend), a collector that restarts on its port, an idle
  * close. */
+/* n lines whose process block (a span, as the JSON writer marks it) is the
+ * same in all. */
+static void add_block_lines(struct shipper *sh, unsigned first, unsigned n)
+{
+	static const char blk[] = "{\"process_name\":\"sshd\",\"process_id\":700,"
+				  "\"process_command_line\":\"/usr/sbin/sshd -D\"}";
+
+	for (unsigned i = 0; i < n; i++) {
+		char line[512];
+		struct line_blocks bl = { .n = 1 };
+		int head = snprintf(line, sizeof(line),
+				    "{\"message_header\":{\"n\":%u},\"process_details\":", first + i);
+		int len = snprintf(line + head, sizeof(line) - (size_t)head, "%s}\n", blk);
+
+		bl.off[0] = (uint32_t)head;
+		bl.len[0] = (uint32_t)(sizeof(blk) - 1);
+		CHECK_INT(shipper__add_line_blocks(sh, line, (size_t)(head + len), &bl), 0);
+	}
+}
+
+/* Remote references: once a batch is stored its blocks are referred to; an
+ * ACK noting unknown blocks makes the agent send them again. */
+static void test_remote_note(void)
+{
+	struct agent_opts o = { .name = "remote", .port = col.port, .remote_bytes = 1u << 20 };
+	struct shipper *sh;
+	struct shipper_stats st;
+	uint64_t first, noted;
+
+	collector_reset();
+	sh = agent_new(&o);
+	if (!sh || agent_start(sh))
+		goto out;
+	add_block_lines(sh, 0, 5);
+	CHECK(wait_delivered(sh, 5000));
+	add_block_lines(sh, 5, 5);
+	CHECK(wait_delivered(sh, 5000));
+	pthread_mutex_lock(&col.lock);
+	first = col.max_seq;
+	CHECK(first >= 2);
+	CHECK(!col.remote[1]);
+	CHECK(col.remote[first]);	/* stored blocks are referred to */
+	col.mode = M_NOTE_NEXT;
+	pthread_mutex_unlock(&col.lock);
+	add_block_lines(sh, 10, 5);	/* its ACK notes unknown blocks */
+	CHECK(wait_delivered(sh, 5000));
+	add_block_lines(sh, 15, 5);	/* defines the block again */
+	CHECK(wait_delivered(sh, 5000));
+	add_block_lines(sh, 20, 5);	/* and refers to it once that is stored */
+	CHECK(wait_delivered(sh, 5000));
+	pthread_mutex_lock(&col.lock);
+	noted = col.noted_seq;
+	CHECK(noted > first);
+	CHECK(col.max_seq >= noted + 2);
+	CHECK(!col.remote[noted + 1]);
+	CHECK(col.remote[col.max_seq]);
+	pthread_mutex_unlock(&col.lock);
+	st = stats(sh);
+	CHECK_INT(st.acked_events, 25);
+	CHECK(st.remote_blocks >= 2);
+out:
+	shipper__free(sh);
+}
+
 static void test_delivery(void)
 {
 	struct agent_opts o = { .name = "deliver", .port = col.port };
@@ -808,6 +896,7 @@ int main(void)
 	test_bad_config();
 	test_ingress_and_stop();
 	test_delivery();
+	test_remote_note();
 	test_spool_full();
 	test_wrong_pin();
 	test_unknown_device();
