@@ -1016,6 +1016,21 @@ pipeline_report() {
 			tee "${tee_args[@]}" "$OUT/results.txt"
 		return 1
 	fi
+	# the store alone, bigger batches of bigger events (bench/storebench.c)
+	if gcc "${CFLAGS[@]}" -I.output/gen -Isrc bench/storebench.c "$lib" -lbpf -lelf -lz \
+		-lyaml -lssl -lcrypto -lzstd -lsqlite3 -lxxhash -lcap -lpthread \
+		-o "$OUT/storebench" &&
+		timeout -k 5 120 "$OUT/storebench" 100000 "$WORK/storebench.db" >"$out.store"; then
+		{
+			echo
+			echo "Store alone (storebench: store__insert_batch_body, 100000 events of the"
+			echo "agent's families, 4.5 KB each, batches of 1000, a fresh database):"
+			sed 's/^/  /' "$out.store"
+		} >>"$out"
+	else
+		echo "Store alone: storebench did not build or failed" >>"$out"
+	fi
+	rm -f "$WORK/storebench.db" "$WORK/storebench.db-wal" "$WORK/storebench.db-shm"
 	{
 		[ "$1" = append ] && echo
 		cat "$out"

@@ -12,9 +12,10 @@
  * with store__insert_batch_body, as the collector does; STOREBENCH_TEXT=1
  * stores the lines' text instead (store__insert_batch, the old path).
  *
- * Build (until "make bench" does):
+ * Built and run by "make bench" (the pipeline workload); by hand:
  *	gcc -O2 -std=gnu11 -D_GNU_SOURCE -Isrc -I.output/gen bench/storebench.c \
- *	    .output/std/libvigil.a -lzstd -lsqlite3 -lssl -lcrypto -o .output/std/storebench */
+ *	    .output/std/libvigil.a -lzstd -lsqlite3 -lssl -lcrypto -lxxhash -lz -lpthread \
+ *	    -o .output/std/storebench */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
