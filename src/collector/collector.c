@@ -137,7 +137,9 @@ struct collector {
 	struct buf lines;		/* batch_open's output, capped at lim.max_raw_bytes */
 	uint64_t refs[COLLECTOR_REFS_MAX];	/* batches a batch's remote blocks are in */
 	/* The batch's block definitions, for storing it as its lines when
-	 * some of its remote blocks are unknown (the store's learn under it). */
+	 * some of its remote blocks are unknown (the store's learn under it;
+	 * copied only then). */
+	const struct blocks_resolver *opening;
 	struct buf defs;
 	bool defs_ok;
 	void (*store_learn)(void *ctx, const char *body, size_t n);
@@ -319,6 +321,8 @@ static void learn_defs(void *ctx, const char *body, size_t n)
 
 	if (c->store_learn)
 		c->store_learn(c->store_learn_ctx, body, n);
+	if (!c->opening->unresolved)	/* called once the whole body is expanded */
+		return;
 	for (const char *s = body, *end = body + n; s < end && c->defs_ok;) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 
@@ -382,6 +386,7 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 	c->store_learn_ctx = res_blocks.learn_ctx;
 	res_blocks.learn = learn_defs;
 	res_blocks.learn_ctx = c;
+	c->opening = &res_blocks;
 	buf__reset(&c->defs);
 	c->defs_ok = true;
 	ret = batch_open_resolve(p, n, &meta, &c->lim, &res_blocks, &c->lines, &why, err,
