@@ -918,6 +918,17 @@ static int load_blocks_body(void *ctx, const char *device_id, uint64_t seq, char
 	return 0;
 }
 
+/* c's block cache, reading through db (made on first use); NULL: no memory. */
+static struct block_cache *raw_cache_blocks(struct raw_cache *c, sqlite3 *db)
+{
+	c->loader.db = db;
+	c->loader.dctx = c->dctx;
+	if (!c->blocks &&
+	    block_cache__new(&c->blocks, STORE_BLOCK_CACHE_BYTES, load_blocks_body, &c->loader))
+		return NULL;
+	return c->blocks;
+}
+
 /* The body of (device_id, seq) as batch_open gave its lines (shared blocks
  * expanded, remote ones through c's block cache) into a new buffer: *out,
  * *n. Returns NULL, or the reason it failed (an SQL error message). */
@@ -938,10 +949,7 @@ static const char *raw_load(struct raw_cache *c, sqlite3 *db, const char *device
 		struct blocks_resolver res;
 		struct buf x;
 
-		c->loader.db = db;
-		c->loader.dctx = c->dctx;
-		if (!c->blocks && block_cache__new(&c->blocks, STORE_BLOCK_CACHE_BYTES,
-						   load_blocks_body, &c->loader)) {
+		if (!raw_cache_blocks(c, db)) {
 			free(p);
 			return "vigil_raw_json: out of memory";
 		}
@@ -2195,19 +2203,16 @@ static void sq_resolver(struct store *st, const char *device_id, uint64_t seq,
 			struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max)
 {
 	struct sq *q = st->priv;
-	struct raw_cache *c = q->rw_cache;
+	struct block_cache *bc = raw_cache_blocks(q->rw_cache, q->db);
 
-	c->loader.db = q->db;
-	c->loader.dctx = c->dctx;
-	if (!c->blocks && block_cache__new(&c->blocks, STORE_BLOCK_CACHE_BYTES, load_blocks_body,
-					   &c->loader)) {
+	if (!bc) {
 		/* no cache: a remote reference fails the batch, not judged
 		 * (the agent sends it again) */
 		memset(res, 0, sizeof(*res));
 		res->get = no_blocks;
 		return;
 	}
-	block_cache__resolver(c->blocks, device_id, seq, res, seen, seen_max);
+	block_cache__resolver(bc, device_id, seq, res, seen, seen_max);
 }
 
 static void sq_forget_blocks(struct store *st, const char *device_id, uint64_t seq)
@@ -2329,12 +2334,8 @@ int store__insert_batch_body(struct store *st, const struct batch_meta *meta,
 			     const void *body, size_t body_len, struct store_result *res,
 			     char *err, size_t errlen)
 {
-	if (!body) {
-		memset(res, 0, sizeof(*res));
-		return err_fail(-EINVAL, err, errlen, "store: no batch body");
-	}
-	return st->ops->insert_batch(st, meta, batch_sha256, lines, len, body, body_len, NULL, 0,
-				     res, err, errlen);
+	return store__insert_batch_refs(st, meta, batch_sha256, lines, len, body, body_len, NULL,
+					0, res, err, errlen);
 }
 
 int store__insert_batch_refs(struct store *st, const struct batch_meta *meta,

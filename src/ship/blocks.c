@@ -19,7 +19,7 @@
 #define REF_HEAD_LEN 5
 #define REF_MAX_DIGITS 5	/* BLOCKS_MAX_PER_BATCH - 1 = 65535 */
 #define SEQ_MAX_DIGITS 19	/* below 10^19: fits in 64 bits */
-#define REF_REMOTE UINT32_MAX	/* ref[]: a block of an earlier batch */
+#define REF_REMOTE UINT32_MAX	/* slot id: an alias of a block of an earlier batch */
 #define TABLE_MIN 256u
 #define MAX_PROBES 16u		/* past this a block stays inline: bounded work per span */
 
@@ -223,9 +223,8 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		    const struct line_blocks *bl)
 {
 	struct slot *added[BLOCKS_MAX_SPANS];
-	uint32_t ref[BLOCKS_MAX_SPANS] = { 0 };	/* block number + 1; 0: inline; REF_REMOTE */
-	uint64_t rseq[BLOCKS_MAX_SPANS];	/* REF_REMOTE: the batch that holds it, */
-	uint32_t rk[BLOCKS_MAX_SPANS];		/* and its number there */
+	uint32_t ref[BLOCKS_MAX_SPANS] = { 0 };	/* block number + 1; 0: inline */
+	uint64_t rseq[BLOCKS_MAX_SPANS] = { 0 };	/* the earlier batch ref is in; 0: this */
 	size_t start = out->len, from = 0, alias_start = e->alias.len;
 	bool toobig = out->toobig;
 	unsigned nspans = bl ? (bl->n < BLOCKS_MAX_SPANS ? bl->n : BLOCKS_MAX_SPANS) : 0;
@@ -242,6 +241,7 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		uint32_t n = bl->len[i];
 		struct slot *s;
 		uint64_t h;
+		uint32_t k;
 		bool found;
 
 		e->st.spans++;
@@ -254,9 +254,8 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		h = block_hash(e, p, n);
 		s = lookup(e, out, p, n, h, &found);
 		if (found && s->rseq) {
-			ref[i] = REF_REMOTE;
+			ref[i] = s->rk + 1;
 			rseq[i] = s->rseq;
-			rk[i] = s->rk;
 			e->st.remote++;
 			continue;
 		}
@@ -267,12 +266,12 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		}
 		/* Looked up once per batch and block: its later uses in this
 		 * batch find the alias (or, without room for one, come here). */
-		if (e->known && blocks_known__find(e->known, p, n, &rseq[i], &rk[i])) {
-			ref[i] = REF_REMOTE;
+		if (e->known && blocks_known__find(e->known, p, n, &rseq[i], &k)) {
+			ref[i] = k + 1;
 			e->st.remote++;
 			if (s && e->alias.len <= UINT32_MAX - n && !buf__add(&e->alias, p, n)) {
 				*s = (struct slot){ .hash = h, .off = (uint32_t)(e->alias.len - n),
-						    .len = n, .id = REF_REMOTE, .rk = rk[i],
+						    .len = n, .id = REF_REMOTE, .rk = k,
 						    .rseq = rseq[i] };
 				added[nadded++] = s;
 				e->slots++;
@@ -318,8 +317,7 @@ int blocks_enc__add(struct blocks_enc *e, struct buf *out, const char *line, siz
 		if (!ref[i])
 			continue;
 		ret = buf__add(out, line + from, bl->off[i] - from) ?:
-		      buf__add(out, r, ref[i] == REF_REMOTE ? ref_write(r, rseq[i], rk[i]) :
-							      ref_write(r, 0, ref[i] - 1));
+		      buf__add(out, r, ref_write(r, rseq[i], ref[i] - 1));
 		if (ret)
 			goto undo;
 		from = (size_t)bl->off[i] + bl->len[i];
@@ -352,7 +350,7 @@ undo:
 		out->data[start] = '\0';
 	out->toobig = toobig || ret == -E2BIG;
 	for (unsigned i = 0; i < nspans; i++)
-		if (ref[i] == REF_REMOTE)
+		if (rseq[i])
 			e->st.remote--;
 	if (ret == -EINVAL) {
 		e->st.lines--;

@@ -342,16 +342,15 @@ static void seal_take(struct shipper *sh)
 		sh->st.events_sealed += count;
 	}
 	pthread_mutex_unlock(&sh->st_lock);
-	if (rc == -E2BIG) {
-		snprintf(msg, sizeof(msg), "batch %llu (%zu bytes sealed) does not fit in the spool "
-			 "at all (ship.spool_max_bytes)", (unsigned long long)seq, sh->sealed.len);
-		set_error(sh, msg);
-		if (strcmp(sh->seal_err_logged, msg))
-			log_warnx("ship: %s; its %u events are counted as spool_full", msg, count);
-		snprintf(sh->seal_err_logged, sizeof(sh->seal_err_logged), "%s", msg);
-	} else if (rc == -ENOBUFS) {
-		snprintf(msg, sizeof(msg), "batch %llu does not fit in the spool beside the batches "
-			 "being delivered (ship.spool_max_bytes)", (unsigned long long)seq);
+	if (rc == -E2BIG || rc == -ENOBUFS) {
+		if (rc == -E2BIG)
+			snprintf(msg, sizeof(msg), "batch %llu (%zu bytes sealed) does not fit in "
+				 "the spool at all (ship.spool_max_bytes)", (unsigned long long)seq,
+				 sh->sealed.len);
+		else
+			snprintf(msg, sizeof(msg), "batch %llu does not fit in the spool beside the "
+				 "batches being delivered (ship.spool_max_bytes)",
+				 (unsigned long long)seq);
 		set_error(sh, msg);
 		if (strcmp(sh->seal_err_logged, msg))
 			log_warnx("ship: %s; its %u events are counted as spool_full", msg, count);
