@@ -1134,6 +1134,7 @@ enum stage {
 
 struct run {
 	uint64_t events, batches, raw, sealed, db_bytes;
+	uint64_t written;	/* bytes the process handed to write(2) and pwrite(2) */
 	struct acc total, st[S_MAX];
 	bool done;
 };
@@ -1483,6 +1484,24 @@ static int capture_load(void *ctx, const char *device_id, uint64_t seq, char **b
 	return -ENOENT;
 }
 
+/* Bytes this process has passed to write calls (/proc/self/io wchar): what
+ * a collector round writes to its WAL and, at checkpoints, to the database;
+ * 0 if unreadable. */
+static uint64_t wchar_now(void)
+{
+	char line[128];
+	unsigned long long v = 0;
+	FILE *f = fopen("/proc/self/io", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "wchar: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 #define PB_REFS 65536u
 
 static void coll_round(struct env *e, enum coll_path path, int round, struct run *r)
@@ -1499,6 +1518,7 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 	sqlite3_stmt *ins = NULL;
 	struct buf lines;
 	struct stamp t0, s;
+	uint64_t w0;
 	char err[512], name[64];
 
 	memset(r, 0, sizeof(*r));
@@ -1521,6 +1541,7 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 		sqlite_ok(db, sqlite3_prepare_v2(db, "INSERT INTO raw (line) VALUES (?1)", -1, &ins,
 						 NULL), "prepare");
 	}
+	w0 = wchar_now();
 	t0 = now();
 	for (size_t k = 0; k < e->ncap; k++) {
 		const uint8_t *p = (const uint8_t *)e->capture.data + e->cap_off[k];
@@ -1596,6 +1617,7 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 		r->sealed += n;
 	}
 	lap(&r->total, &t0);
+	r->written = wchar_now() - w0;
 	r->done = true;
 	if (path == C_VIGIL)
 		store__close(st);
@@ -1877,13 +1899,13 @@ struct summary {
 	int runs;
 	double ev_cpu, ev_wall, ns_cpu, ns_wall, ratio_raw;
 	double st_cpu[S_MAX], st_wall[S_MAX];
-	double ev_per_batch, db_per_ev, raw_per_ev;
+	double ev_per_batch, db_per_ev, raw_per_ev, written_per_ev;
 };
 
 static void summarise(struct run *runs, int n, int stride, struct summary *s)
 {
 	double a[MAX_ROUNDS], b[MAX_ROUNDS], c[MAX_ROUNDS], d[MAX_ROUNDS], x[MAX_ROUNDS],
-		bb[MAX_ROUNDS], db[MAX_ROUNDS], rb[MAX_ROUNDS];
+		bb[MAX_ROUNDS], db[MAX_ROUNDS], rb[MAX_ROUNDS], wr[MAX_ROUNDS];
 	int k = 0;
 
 	memset(s, 0, sizeof(*s));
@@ -1900,6 +1922,7 @@ static void summarise(struct run *runs, int n, int stride, struct summary *s)
 		bb[k] = (double)r->events / (double)r->batches;
 		db[k] = (double)r->db_bytes / (double)r->events;
 		rb[k] = (double)r->raw / (double)r->events;
+		wr[k] = (double)r->written / (double)r->events;
 		k++;
 	}
 	s->runs = k;
@@ -1927,6 +1950,7 @@ static void summarise(struct run *runs, int n, int stride, struct summary *s)
 	s->ev_per_batch = median(bb, k);
 	s->db_per_ev = median(db, k);
 	s->raw_per_ev = median(rb, k);
+	s->written_per_ev = median(wr, k);
 }
 
 /* Median over rounds of (path a's events/s) / (path b's), same round. */
@@ -2130,16 +2154,17 @@ static void report_collector(const struct opts *o, const struct env *e, struct r
 	       "sha256 of the batch\n-> store__insert_batch_body (SQLite WAL, synchronous=FULL); "
 	       "%" PRIu64 " events in %zu batches\nsealed by the agent side, a fresh database per "
 	       "round\n", e->cap_events, e->ncap);
-	printf("%-32s %5s %13s %13s %9s %10s %6s %6s %8s %6s\n", "path", "runs", "events/s/core",
-	       "events/s wall", "ns/ev cpu", "ns/ev wall", "x cpu", "x wall", "db B/ev", "MB/s");
-	rule(117);
+	printf("%-32s %5s %13s %13s %9s %10s %6s %6s %8s %9s %6s\n", "path", "runs",
+	       "events/s/core", "events/s wall", "ns/ev cpu", "ns/ev wall", "x cpu", "x wall",
+	       "db B/ev", "written/ev", "MB/s");
+	rule(127);
 	for (int p = 0; p < C_MAX; p++)
-		printf("%-32s %2d/%-2d %13.0f %13.0f %9.0f %10.0f %6.2f %6.2f %8.0f %6.1f\n",
+		printf("%-32s %2d/%-2d %13.0f %13.0f %9.0f %10.0f %6.2f %6.2f %8.0f %9.0f %6.1f\n",
 		       coll_path_name[p], cs[p].runs, o->rounds, cs[p].ev_cpu, cs[p].ev_wall,
 		       cs[p].ns_cpu, cs[p].ns_wall,
 		       paired(&coll[0][C_VIGIL], &coll[0][p], o->rounds, C_MAX, true),
 		       paired(&coll[0][C_VIGIL], &coll[0][p], o->rounds, C_MAX, false),
-		       cs[p].db_per_ev, cs[p].ev_wall * cs[p].raw_per_ev / 1e6);
+		       cs[p].db_per_ev, cs[p].written_per_ev, cs[p].ev_wall * cs[p].raw_per_ev / 1e6);
 	printf("  %-46s %9s %9s %8s\n", "stage, ns per event", "cpu", "wall", "of cpu");
 	print_stage("batch_parse + batch_verify_hmac", v->st_cpu[S_PARSE], v->st_wall[S_PARSE],
 		    v->ns_cpu);
@@ -2152,7 +2177,8 @@ static void report_collector(const struct opts *o, const struct env *e, struct r
 		    cs[C_SQLITE].st_wall[S_INSERT], cs[C_SQLITE].ns_cpu);
 	note("The peer inserts the plain lines into one table (id INTEGER PRIMARY KEY, line TEXT), "
 	     "one transaction per batch, WAL, synchronous=FULL. db B/ev: database + WAL bytes per "
-	     "event at the end of the round. MB/s: JSON stored per wall second.");
+	     "event at the end of the round; written/ev: bytes handed to write calls (WAL frames, "
+	     "checkpoints) per event. MB/s: JSON stored per wall second.");
 }
 
 /* Wire bytes per event of each type and of the mixes; returns the throughput
