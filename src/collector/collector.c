@@ -1,7 +1,9 @@
 /* `vigil collector` (see collector.h): the decisions on HELLO and BATCH, the
  * human `--print` lines, and the daemon around them (config, store,
  * keystore, TLS server, retention, signals). One thread: the server's epoll
- * loop runs the callbacks, retention runs between two turns of it. */
+ * loop runs the callbacks, retention runs between two turns of it; the
+ * store syncs what it committed on a thread of its own (store_wal.h), and
+ * the server sends each ACK once its batch is on disk. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -334,8 +336,15 @@ static void learn_defs(void *ctx, const char *body, size_t n)
 	}
 }
 
+uint64_t collector__durable(void *ctx)
+{
+	struct collector *c = ctx;
+
+	return store__durable(c->st);
+}
+
 int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const uint8_t *p,
-			    size_t n, struct frame_ack *ack)
+			    size_t n, struct frame_ack *ack, uint64_t *ticket)
 {
 	struct collector *c = ctx;
 	uint8_t key[DEVICE_KEY_LEN], sha[32];
@@ -348,6 +357,7 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 	int ret;
 
 	memset(ack, 0, sizeof(*ack));
+	*ticket = 0;
 	err[0] = '\0';
 	ret = batch_parse(p, n, &c->lim, &meta, &why, err, sizeof(err));
 	if (ret)
@@ -462,6 +472,10 @@ stored:
 		goto out;
 	}
 	ack->seq = meta.seq;
+	/* The ACK waits for this commit, which follows every earlier one:
+	 * a DUPLICATE's first copy may have been committed a moment ago. */
+	if (res.status == STORE_STORED || res.status == STORE_DUPLICATE)
+		*ticket = res.ticket;
 	switch (res.status) {
 	case STORE_STORED:
 		ack->status = FRAME_ACK_STORED;
@@ -900,7 +914,12 @@ int collector_main(int argc, char **argv)
 				.on_batch = collector__handle_batch },
 			.max_conns = cfg.col_max_connections,
 			.max_frame = cfg.col_max_frame_bytes,
+			.durable_fd = store__durable_fd(st),
 		};
+
+		/* ACKs wait for the store's syncs (none: durable at commit) */
+		if (scfg.durable_fd >= 0)
+			scfg.cb.durable = collector__durable;
 
 		ret = server__new(&srv, &scfg, err, sizeof(err));
 		if (ret) {

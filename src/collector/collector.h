@@ -72,12 +72,17 @@ int collector__handle_hello(void *c, const struct server_conn_info *ci, const ch
 /* server_callbacks.on_batch (ctx = c): judges one sealed batch received on
  * a connection whose HELLO named ci->device_id and fills ack (seq: the
  * batch's seq, as its header claims when the batch is rejected before it is
- * authenticated). Returns 0 with ack STORED (the events are durable in the
- * store), DUPLICATE (this exact batch was stored before) or REJECTED (reason
- * = enum batch_error or enum collector_reason); or a negative errno when the
- * batch could not be judged (nothing stored, no ACK). */
+ * authenticated). Returns 0 with ack STORED (the events are committed to the
+ * store, and on disk once collector__durable reaches *ticket), DUPLICATE
+ * (this exact batch was stored before; *ticket covers its first copy too)
+ * or REJECTED (reason = enum batch_error or enum collector_reason; *ticket
+ * 0); or a negative errno when the batch could not be judged (nothing
+ * stored, no ACK). */
 int collector__handle_batch(void *c, const struct server_conn_info *ci, const uint8_t *p,
-			    size_t n, struct frame_ack *ack);
+			    size_t n, struct frame_ack *ack, uint64_t *ticket);
+/* server_callbacks.durable (ctx = c): store__durable of the collector's
+ * store. */
+uint64_t collector__durable(void *c);
 
 /* Writes one human line for an event line (lines from `--print`): time,
  * host, severity, name, process[pid] and the detail that matters (path,

@@ -58,6 +58,13 @@ struct conn {
 	struct frame_reader *fr;	/* from the end of the handshake */
 	struct buf wbuf;	/* ACK/ERROR bytes from woff on are still to send */
 	size_t woff;
+	/* ACKs of batches not on disk yet, oldest at held_first: they go to
+	 * wbuf in order as cb.durable() passes their tickets. */
+	struct held_ack {
+		uint64_t ticket;
+		struct frame_ack ack;
+	} held[SERVER_HELD_MAX];
+	unsigned held_first, nheld;
 	/* The header of the frame streaming in, tracked until the first HELLO
 	 * header so a pre-HELLO frame is judged from its first 5 bytes. */
 	uint8_t hdr[FRAME_HEADER_LEN];
@@ -73,7 +80,7 @@ struct log_gate {
 };
 
 struct server {
-	int epfd, lfd, wakefd;
+	int epfd, lfd, wakefd, durable_fd;
 	uint16_t port;
 	SSL_CTX *tls;
 	struct server_callbacks cb;
@@ -258,6 +265,7 @@ static void conn_destroy(struct server *srv, struct conn *c)
 	}
 	frame_reader__free(c->fr);
 	buf__free(&c->wbuf);
+	srv->st.acks_unsent += c->nheld;
 	free(c);
 	srv->st.open--;
 	srv->st.closed++;
@@ -443,6 +451,7 @@ static bool on_frame(struct server *srv, struct conn *c, uint8_t type, const uin
 {
 	struct frame_hello h;
 	struct frame_ack ack;
+	uint64_t ticket;
 	char text[FRAME_ERROR_TEXT_MAX + 1];
 	uint16_t code;
 	int rc;
@@ -485,12 +494,26 @@ static bool on_frame(struct server *srv, struct conn *c, uint8_t type, const uin
 		}
 		srv->st.batches++;
 		memset(&ack, 0, sizeof(ack));
-		rc = srv->cb.on_batch ? srv->cb.on_batch(srv->cb.ctx, &c->info, p, len, &ack)
+		ticket = 0;
+		rc = srv->cb.on_batch ? srv->cb.on_batch(srv->cb.ctx, &c->info, p, len, &ack,
+							 &ticket)
 				      : -ENOSYS;
 		if (rc < 0) {
 			conn_fail(srv, c, SERVER_R_BATCH_FAILED, true,
 				  "the collector could not process a batch: %s", strerror(-rc));
 			return false;
+		}
+		/* Not on disk yet, or behind one that is not: wait in order
+		 * (reply_room kept a slot free). */
+		if (c->nheld || (ticket && srv->cb.durable &&
+				 ticket > srv->cb.durable(srv->cb.ctx))) {
+			struct held_ack *w = &c->held[(c->held_first + c->nheld) % SERVER_HELD_MAX];
+
+			w->ticket = ticket;
+			w->ack = ack;
+			c->nheld++;
+			srv->st.acks_held++;
+			return true;
 		}
 		rc = frame_ack_append(&c->wbuf, &ack);
 		if (rc) {
@@ -522,7 +545,35 @@ static bool on_frame(struct server *srv, struct conn *c, uint8_t type, const uin
  * own at close and may use what is left). */
 static bool reply_room(const struct server *srv, const struct conn *c)
 {
-	return c->wbuf.len - c->woff + FRAME_HEADER_LEN + FRAME_ACK_LEN <= srv->max_wbuf;
+	return c->nheld < SERVER_HELD_MAX &&
+	       c->wbuf.len - c->woff + FRAME_HEADER_LEN + FRAME_ACK_LEN <= srv->max_wbuf;
+}
+
+/* Moves the held ACKs whose batches are on disk to wbuf, in order, as far
+ * as wbuf has room. false when one could not be queued (closed). */
+static bool release_held(struct server *srv, struct conn *c)
+{
+	uint64_t durable;
+
+	if (!c->nheld)
+		return true;
+	durable = srv->cb.durable ? srv->cb.durable(srv->cb.ctx) : UINT64_MAX;
+	while (c->nheld && c->held[c->held_first].ticket <= durable &&
+	       c->wbuf.len - c->woff + FRAME_HEADER_LEN + FRAME_ACK_LEN <= srv->max_wbuf) {
+		const struct frame_ack *ack = &c->held[c->held_first].ack;
+		int rc = frame_ack_append(&c->wbuf, ack);
+
+		if (rc) {
+			conn_fail(srv, c, SERVER_R_BATCH_FAILED, false,
+				  "cannot queue the ACK (status %u): %s", ack->status,
+				  strerror(-rc));
+			return false;
+		}
+		srv->st.acks++;
+		c->held_first = (c->held_first + 1) % SERVER_HELD_MAX;
+		c->nheld--;
+	}
+	return true;
 }
 
 /* Handles the complete frames the reader holds. false when closed. */
@@ -739,7 +790,7 @@ static bool conn_open(struct server *srv, struct conn *c)
 
 	set_ready(srv, c, false);
 	for (round = 0; round < 4; round++) {
-		if (!flush(srv, c))
+		if (!release_held(srv, c) || !flush(srv, c))
 			return false;
 		if (c->paused) {
 			if (!reply_room(srv, c))
@@ -754,7 +805,7 @@ static bool conn_open(struct server *srv, struct conn *c)
 		if (!c->paused)
 			break;	/* the socket is dry, or the budget spent */
 	}
-	if (!flush(srv, c))
+	if (!release_held(srv, c) || !flush(srv, c))
 		return false;
 	if (c->paused && reply_room(srv, c))
 		set_ready(srv, c, true);	/* rounds spent: next run_once */
@@ -954,6 +1005,24 @@ static void close_all(struct server *srv)
 	}
 }
 
+/* Batches reached the disk: every connection sends the ACKs that waited
+ * for them (conn_open releases, flushes and reads on if it had stopped). */
+static void release_all(struct server *srv)
+{
+	struct conn *c, *next, *last = srv->lists[CONN_OPEN].tail;
+
+	/* conn_open() moves c to the tail or frees it: stop at the old tail. */
+	for (c = srv->lists[CONN_OPEN].head; c; c = next) {
+		bool end = c == last;
+
+		next = c->next;
+		if (c->nheld)
+			conn_open(srv, c);
+		if (end)
+			break;
+	}
+}
+
 int server__run_once(struct server *srv, int timeout_ms)
 {
 	struct epoll_event evs[MAX_EVENTS];
@@ -980,6 +1049,12 @@ int server__run_once(struct server *srv, int timeout_ms)
 
 			if (read(srv->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				log_warn("collector: eventfd");
+		} else if (p == &srv->durable_fd) {
+			uint64_t v;
+
+			if (read(srv->durable_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				log_warn("collector: durability eventfd");
+			release_all(srv);
 		} else {
 			conn_service(srv, p, evs[i].events);
 		}
@@ -1118,7 +1193,7 @@ int server__new(struct server **out, const struct server_config *cfg, char *err,
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return err_fail(-ENOMEM, err, errlen, "collector: out of memory");
-	srv->lfd = srv->wakefd = -1;
+	srv->lfd = srv->wakefd = srv->durable_fd = -1;
 	srv->tls = cfg->tls;
 	srv->cb = cfg->cb;
 	srv->max_conns = cfg->max_conns ? cfg->max_conns : SERVER_MAX_CONNS_DEFAULT;
@@ -1152,6 +1227,17 @@ int server__new(struct server **out, const struct server_config *cfg, char *err,
 	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wakefd, &e) < 0) {
 		rc = err_fail(-errno, err, errlen, "collector: epoll: %s", strerror(errno));
 		goto fail;
+	}
+	if (cfg->cb.durable) {
+		/* borrowed: the store owns it */
+		srv->durable_fd = cfg->durable_fd;
+		e.events = EPOLLIN;
+		e.data.ptr = &srv->durable_fd;
+		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->durable_fd, &e) < 0) {
+			rc = err_fail(-errno, err, errlen, "collector: epoll of the store's eventfd: "
+				      "%s", strerror(errno));
+			goto fail;
+		}
 	}
 	*out = srv;
 	return 0;

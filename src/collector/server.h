@@ -1,7 +1,8 @@
 /* The collector's network side: one epoll loop (Redis's ae.c shape) that
  * accepts TCP connections, runs non-blocking TLS 1.3 handshakes, splits each
  * stream into frames (ship/frame.h) and hands HELLO and BATCH frames to the
- * caller's callbacks, writing back the ACK the BATCH callback filled.
+ * caller's callbacks, writing back the ACK the BATCH callback filled, once
+ * the batch is on disk (durable below).
  *
  * One thread: the caller drives it with server__run_once() and does its own
  * periodic work (retention, signals) between calls. The callbacks run on that
@@ -39,6 +40,9 @@
 #define SERVER_IDLE_TIMEOUT_MS_DEFAULT 300000
 #define SERVER_MAX_WBUF_DEFAULT (64u << 10)
 #define SERVER_CLOSE_GRACE_MS 1000	/* for a last ERROR frame to reach the agent */
+/* ACKs per connection waiting for durability; more batches are not read
+ * until they drain. An agent keeps at most SHIPPER_WINDOW_MAX in flight. */
+#define SERVER_HELD_MAX 64
 /* Largest frame (type + payload) accepted before HELLO: an ERROR frame. */
 #define SERVER_PREHELLO_FRAME_MAX (1 + 4 + FRAME_ERROR_TEXT_MAX)
 
@@ -78,11 +82,16 @@ struct server_callbacks {
 	int (*on_hello)(void *ctx, const struct server_conn_info *ci, const char *device_id);
 	/* payload is the BATCH frame's payload (a sealed batch, not yet parsed
 	 * or verified), valid during the call. Fill ack (it starts zeroed) and
-	 * return 0: the server sends it. A negative errno means the batch could
-	 * not be judged (the store is down...): BATCH_FAILED, ERROR + close, so
-	 * the agent keeps it in its spool and retries. */
+	 * return 0: the server sends it once durable() reaches *ticket (it
+	 * starts 0: at once), and keeps every reply of the connection in order
+	 * behind it. A negative errno means the batch could not be judged (the
+	 * store is down...): BATCH_FAILED, ERROR + close, so the agent keeps it
+	 * in its spool and retries. */
 	int (*on_batch)(void *ctx, const struct server_conn_info *ci, const uint8_t *payload,
-			size_t len, struct frame_ack *ack);
+			size_t len, struct frame_ack *ack, uint64_t *ticket);
+	/* The highest ticket on disk (store__durable); NULL: every ticket is.
+	 * The server calls it when durable_fd turns readable. */
+	uint64_t (*durable)(void *ctx);
 };
 
 struct server_config {
@@ -97,6 +106,9 @@ struct server_config {
 	unsigned handshake_timeout_ms;	/* 0: SERVER_HANDSHAKE_TIMEOUT_MS_DEFAULT */
 	unsigned idle_timeout_ms;	/* 0: SERVER_IDLE_TIMEOUT_MS_DEFAULT */
 	size_t max_wbuf;		/* 0: SERVER_MAX_WBUF_DEFAULT; at least one ERROR frame */
+	/* With cb.durable: an eventfd that turns readable when durable() may
+	 * have advanced (store__durable_fd); the server reads it. */
+	int durable_fd;
 };
 
 struct server_stats {
@@ -105,6 +117,8 @@ struct server_stats {
 	uint64_t hellos;		/* HELLOs accepted */
 	uint64_t batches;		/* BATCH frames handed to on_batch */
 	uint64_t acks;			/* ACK frames queued */
+	uint64_t acks_held;		/* ACKs that waited for their batch to reach the disk */
+	uint64_t acks_unsent;		/* still waiting when their connection closed */
 	uint64_t closed;		/* connections closed, for any reason or none */
 	uint64_t paused;		/* reading stopped: the agent was not reading its ACKs */
 	uint64_t bytes_in, bytes_out;	/* TLS plaintext */

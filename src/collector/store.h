@@ -70,6 +70,9 @@ struct store_result {
 	uint32_t events_duplicate;	/* message_id already stored for this device */
 	uint32_t events_malformed;	/* not JSON, or without message_id/time/family/name */
 	uint32_t events_untyped;	/* stored raw only: no typed table for the family */
+	/* The batch (and what was decided about it) is on disk once
+	 * store__durable() >= ticket: acknowledge it then, not before. */
+	uint64_t ticket;
 };
 
 struct store_retention {
@@ -110,6 +113,9 @@ struct store_ops {
 		     size_t errlen);
 	int (*explain)(struct store *st, const struct query_filter *f, FILE *out, char *err,
 		       size_t errlen);
+	uint64_t (*durable)(struct store *st);
+	int (*durable_fd)(struct store *st);
+	int (*wait_durable)(struct store *st, uint64_t ticket, int timeout_ms);
 };
 
 struct store_rejection {
@@ -138,8 +144,11 @@ int store__open(struct store **out, const struct store_config *cfg, char *err, s
 /* Writes pending rejection counters and closes. Accepts NULL. */
 void store__close(struct store *st);
 
-/* Stores one verified batch in one transaction, durable on disk before it
- * returns 0 (the ACK follows). meta is the batch's authenticated header
+/* Stores one verified batch in one transaction, committed when it returns 0
+ * (later calls and other connections see it) and durable on disk once
+ * store__durable(st) >= res->ticket, which is when its ACK may go out (the
+ * SQLite store syncs on a thread of its own, store_wal.h, so the caller
+ * goes on with the next batch meanwhile). meta is the batch's authenticated header
  * (batch_parse + batch_verify_hmac), batch_sha256 the sha256 of the whole
  * sealed batch as received, lines the '\n'-terminated events batch_open gave.
  * res->status says what was decided; STALE and REPLAY_CONFLICT are counted
@@ -180,6 +189,21 @@ int store__insert_batch_refs(struct store *st, const struct batch_meta *meta,
 void store__resolver(struct store *st, const char *device_id, uint64_t seq,
 		     struct blocks_resolver *res, uint64_t *seen, uint32_t seen_max);
 void store__forget_blocks(struct store *st, const char *device_id, uint64_t seq);
+/* Durability of committed batches (store_result.ticket). store__durable:
+ * every ticket up to it is on disk. store__durable_fd: readable when that
+ * may have advanced (an eventfd: read it to clear), for an epoll loop; -1
+ * when the backend has none (its tickets are durable when the call that
+ * made them returns). store__wait_durable: 0 once ticket is durable,
+ * -ETIMEDOUT after timeout_ms (< 0: no limit), or the sync's failure
+ * (-EIO...), after which the store refuses every batch. */
+uint64_t store__durable(struct store *st);
+int store__durable_fd(struct store *st);
+int store__wait_durable(struct store *st, uint64_t ticket, int timeout_ms);
+/* The SQLite store's WAL syncs and checkpoints (store_wal.h), and the
+ * checkpoints its writer ran itself; -ENOENT (zeros) when it has none. */
+struct store_wal_stats;
+int store__wal_stats(struct store *st, struct store_wal_stats *out,
+		     uint64_t *writer_checkpoints);
 /* The highest seq stored for device_id; 0 when the device has none. */
 int store__last_seq(struct store *st, const char *device_id, uint64_t *seq, char *err,
 		    size_t errlen);

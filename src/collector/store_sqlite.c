@@ -37,6 +37,7 @@
 #include "collector/event_json.h"
 #include "collector/routes.h"
 #include "collector/store.h"
+#include "collector/store_wal.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "ship/blocks.h"
@@ -98,7 +99,9 @@
 #define STORE_PAGE_SIZE 16384
 #define STORE_WAL_CHECKPOINT_PAGES 4096		/* 64 MiB of WAL */
 #define STORE_WAL_LIMIT_BYTES (64 << 20)
-#define STORE_CACHE_KIB 65536
+#define STORE_CACHE_KIB 8192
+/* WAL frames between two checkpoints of store_wal's thread (16 MiB) */
+#define STORE_WAL_CHECKPOINT_STEP 1024
 #define STORE_BLOCK_CACHE_BYTES (32u << 20)	/* stored blocks, per connection */
 #define STORE_BUSY_MS 5000
 /* 2: fewer indexes, (column, time_ns); 3: raw_batches; 4: process name and
@@ -154,6 +157,10 @@ struct sq {
 	sqlite3_stmt *batch_get, *batch_put, *dev_get, *dev_put, *raw_put, *type_put, *rej_put;
 	sqlite3_stmt *arch_len_get, *arch_len_put, *arch_forget;
 	sqlite3_stmt *raw_expire, *batch_expire, *body_put, *body_expire, *body_keep;
+	struct store_wal *wal;		/* syncs and checkpoints; NULL read-only */
+	uint64_t ticket;		/* commits so far on q->db */
+	int wal_frames;			/* the WAL's size after the last one */
+	uint64_t writer_checkpoints;	/* run by wal_hook */
 	struct raw_cache *ro_cache;	/* vigil_raw_json's on q->ro */
 	struct raw_cache *rw_cache;	/* and on q->db */
 	int64_t max_time_ns;		/* of the rows the batch being stored added */
@@ -1102,6 +1109,9 @@ static void sq_close(struct store *st)
 				q->body_put, q->body_expire, q->body_keep };
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		sqlite3_finalize(all[i]);
+	/* Syncs what was committed; its connection closes first, so that
+	 * closing q->db (the last one) checkpoints and removes the WAL. */
+	store_wal__stop(q->wal);
 	if (q->ro && q->ro != q->db)
 		sqlite3_close(q->ro);
 	sqlite3_close(q->db);
@@ -1113,6 +1123,23 @@ static void sq_close(struct store *st)
 	free(q->zbuf);
 	free(q);
 	st->priv = NULL;
+}
+
+/* SQLite's wal hook, after each commit of the writer: the WAL's size for
+ * store_wal's checkpointer, and what the autocheckpoint it replaces did: a
+ * PASSIVE checkpoint once the WAL holds STORE_WAL_CHECKPOINT_PAGES, after
+ * which the next transaction starts the WAL over. The checkpointer has
+ * copied all but its last step by then. */
+static int wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
+{
+	struct sq *q = ctx;
+
+	q->wal_frames = frames;
+	if (frames >= STORE_WAL_CHECKPOINT_PAGES) {
+		q->writer_checkpoints++;
+		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	}
+	return SQLITE_OK;
 }
 
 static int sq_open(struct store *st, char *err, size_t errlen)
@@ -1163,14 +1190,20 @@ static int sq_open(struct store *st, char *err, size_t errlen)
 	}
 	/* page_size only takes effect on a new file, before WAL is on. */
 	snprintf(pragmas, sizeof(pragmas), "PRAGMA page_size = %d; PRAGMA journal_mode = WAL; "
-		 "PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = %d; "
-		 "PRAGMA journal_size_limit = %d; PRAGMA cache_size = -%d",
-		 STORE_PAGE_SIZE, STORE_WAL_CHECKPOINT_PAGES, STORE_WAL_LIMIT_BYTES,
+		 "PRAGMA synchronous = FULL; PRAGMA journal_size_limit = %d; "
+		 "PRAGMA cache_size = -%d", STORE_PAGE_SIZE, STORE_WAL_LIMIT_BYTES,
 		 STORE_CACHE_KIB);
 	ret = exec(q->db, pragmas, err, errlen);
 	ret = ret ?: create_schema(q, err, errlen);
 	ret = ret ?: prepare_tables(q, err, errlen);
 	ret = ret ?: prepare_common(q, err, errlen);
+	/* From here commits are synced by store_wal's thread (the schema was
+	 * with FULL), and checkpoints are wal_hook's and that thread's. */
+	ret = ret ?: exec(q->db, "PRAGMA synchronous = NORMAL", err, errlen);
+	if (ret)
+		goto fail;
+	sqlite3_wal_hook(q->db, wal_hook, q);
+	ret = store_wal__start(&q->wal, cfg->path, STORE_WAL_CHECKPOINT_STEP, err, errlen);
 	if (ret)
 		goto fail;
 	q->ids = calloc(cfg->retention_chunk, sizeof(*q->ids));
@@ -1225,6 +1258,8 @@ static void clear_rejections(struct store *st)
 	st->rejections_dropped = 0;
 }
 
+/* Commits the writer's transaction; it is durable once store_wal says
+ * q->ticket is. */
 static int commit(struct sq *q, char *err, size_t errlen)
 {
 	int rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL);
@@ -1235,6 +1270,21 @@ static int commit(struct sq *q, char *err, size_t errlen)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return ret;
 	}
+	q->ticket++;
+	if (q->wal)
+		store_wal__committed(q->wal, q->ticket, q->wal_frames);
+	return 0;
+}
+
+/* After a failed sync nothing more is acknowledged: refuse the batch. */
+static int wal_ok(struct sq *q, char *err, size_t errlen)
+{
+	char msg[STORE_WAL_ERR_MAX];
+	int e = q->wal ? store_wal__error(q->wal, msg, sizeof(msg)) : 0;
+
+	if (e)
+		return err_fail(e, err, errlen, "%s; batches are refused until the collector is "
+				"restarted", msg);
 	return 0;
 }
 
@@ -1608,7 +1658,8 @@ static int sq_insert_batch(struct store *st, const struct batch_meta *meta,
 	memset(res, 0, sizeof(*res));
 	if (st->cfg.read_only)
 		return err_fail(-EROFS, err, errlen, "store: opened read-only");
-	ret = meta_check(meta, err, errlen);
+	ret = wal_ok(q, err, errlen);
+	ret = ret ?: meta_check(meta, err, errlen);
 	if (ret)
 		return ret;
 	/* With shared blocks, lines are the body expanded (longer than
@@ -1756,6 +1807,7 @@ finish:
 	if (ret)
 		goto fail;
 	clear_rejections(st);
+	res->ticket = q->ticket;
 	return 0;
 fail:
 	rollback(q);
@@ -2223,8 +2275,32 @@ static void sq_forget_blocks(struct store *st, const char *device_id, uint64_t s
 		block_cache__forget(q->rw_cache->blocks, device_id, seq);
 }
 
+static uint64_t sq_durable(struct store *st)
+{
+	const struct sq *q = st->priv;
+
+	return q->wal ? store_wal__durable(q->wal) : q->ticket;
+}
+
+static int sq_durable_fd(struct store *st)
+{
+	const struct sq *q = st->priv;
+
+	return q->wal ? store_wal__fd(q->wal) : -1;
+}
+
+static int sq_wait_durable(struct store *st, uint64_t ticket, int timeout_ms)
+{
+	struct sq *q = st->priv;
+
+	return q->wal ? store_wal__wait(q->wal, ticket, timeout_ms) : 0;
+}
+
 static const struct store_ops sqlite_ops = {
 	.name = "sqlite",
+	.durable = sq_durable,
+	.durable_fd = sq_durable_fd,
+	.wait_durable = sq_wait_durable,
 	.open = sq_open,
 	.close = sq_close,
 	.insert_batch = sq_insert_batch,
@@ -2360,6 +2436,33 @@ void store__resolver(struct store *st, const char *device_id, uint64_t seq,
 void store__forget_blocks(struct store *st, const char *device_id, uint64_t seq)
 {
 	st->ops->forget_blocks(st, device_id, seq);
+}
+
+uint64_t store__durable(struct store *st)
+{
+	return st->ops->durable(st);
+}
+
+int store__durable_fd(struct store *st)
+{
+	return st->ops->durable_fd(st);
+}
+
+int store__wait_durable(struct store *st, uint64_t ticket, int timeout_ms)
+{
+	return st->ops->wait_durable(st, ticket, timeout_ms);
+}
+
+int store__wal_stats(struct store *st, struct store_wal_stats *out, uint64_t *writer_checkpoints)
+{
+	const struct sq *q = st->priv;
+
+	memset(out, 0, sizeof(*out));
+	*writer_checkpoints = q ? q->writer_checkpoints : 0;
+	if (!q || !q->wal)
+		return -ENOENT;
+	store_wal__stats(q->wal, out);
+	return 0;
 }
 
 int store__raw_cache_stats(struct store *st, struct store_raw_cache_stats *out)

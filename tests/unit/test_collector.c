@@ -96,6 +96,7 @@ static void put32(struct buf *b, size_t off, uint32_t v)
 }
 
 static struct frame_ack ack;
+static uint64_t ticket;	/* the last handle()'s */
 
 static int handle(const char *hello_device, uint64_t conn, const struct buf *b)
 {
@@ -104,7 +105,8 @@ static int handle(const char *hello_device, uint64_t conn, const struct buf *b)
 	snprintf(ci.peer, sizeof(ci.peer), "127.0.0.1:%llu", (unsigned long long)conn);
 	snprintf(ci.device_id, sizeof(ci.device_id), "%s", hello_device);
 	memset(&ack, 0xa5, sizeof(ack));
-	return collector__handle_batch(col, &ci, (const uint8_t *)b->data, b->len, &ack);
+	ticket = UINT64_MAX;
+	return collector__handle_batch(col, &ci, (const uint8_t *)b->data, b->len, &ack, &ticket);
 }
 
 static void expect_reject(const char *what, unsigned reason, uint64_t seq)
@@ -116,6 +118,7 @@ static void expect_reject(const char *what, unsigned reason, uint64_t seq)
 	CHECK_INT(ack.status, FRAME_ACK_REJECTED);
 	CHECK_INT(ack.reason, reason);
 	CHECK_INT(ack.seq, seq);
+	CHECK_INT(ticket, 0);	/* a rejection waits for nothing */
 }
 
 static void setup(void)
@@ -174,7 +177,7 @@ static void test_batches(void)
 	const char *id = dev->device_id;
 	const uint8_t *key = dev->cur.key;
 	struct buf l, b1, b1x, b3, b2, x;
-	uint64_t conn = 100;
+	uint64_t conn = 100, prev;
 
 	buf__init(&l, 1 << 20);
 
@@ -185,11 +188,17 @@ static void test_batches(void)
 	CHECK_INT(ack.status, FRAME_ACK_STORED);
 	CHECK_INT(ack.seq, 1);
 	CHECK_INT(ack.reason, 0);
+	/* The ACK may go once the store has synced the commit. */
+	CHECK(ticket > 0 && ticket != UINT64_MAX);
+	CHECK_INT(store__wait_durable(st, ticket, 5000), 0);
+	CHECK(collector__durable(col) >= ticket);
 	CHECK_INT(q_int("SELECT count(*) FROM raw_events", NULL), 5);
 	CHECK_INT(q_int("SELECT count(*) FROM file_events WHERE device_id = ?1", id), 5);
+	prev = ticket;
 	CHECK_INT(handle(id, conn, &b1), 0);
 	CHECK_INT(ack.status, FRAME_ACK_DUPLICATE);
 	CHECK_INT(ack.seq, 1);
+	CHECK(ticket >= prev && ticket != UINT64_MAX);
 	CHECK_INT(q_int("SELECT count(*) FROM raw_events", NULL), 5);
 
 	/* seq 1 again with other events: replay_conflict (counted by the store) */
@@ -334,7 +343,7 @@ static void test_store_failure(void)
 	lines(&l, 500, 2);
 	seal(&x, dev->device_id, dev->cur.key_id, dev->cur.key, 5, &l);
 	memset(&ack, 0, sizeof(ack));
-	ret = collector__handle_batch(c2, &ci, (const uint8_t *)x.data, x.len, &ack);
+	ret = collector__handle_batch(c2, &ci, (const uint8_t *)x.data, x.len, &ack, &ticket);
 	CHECK(ret < 0);
 	CHECK_INT(ack.status, 0);
 	CHECK_INT(q_int("SELECT last_seq FROM devices WHERE device_id = ?1", dev->device_id), 4);

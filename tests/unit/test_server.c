@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -79,7 +80,7 @@ static int on_hello(void *ctx, const struct server_conn_info *ci, const char *de
 /* Test batches: u64 seq | filler. "FAIL" makes the callback fail; a seq
  * with the top bit set is acked as rejected. */
 static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t *p, size_t len,
-		    struct frame_ack *ack)
+		    struct frame_ack *ack, uint64_t *ticket)
 {
 	struct collector *col = ctx;
 	uint64_t seq = 0;
@@ -97,7 +98,25 @@ static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t 
 	ack->seq = seq;
 	ack->status = seq >> 63 ? FRAME_ACK_REJECTED : FRAME_ACK_STORED;
 	ack->reason = seq >> 63 ? 7 : 0;
+	/* test_held_acks' server: batch seq is on disk once durable_now is */
+	*ticket = seq >> 63 ? 0 : seq;
 	return 0;
+}
+
+/* The store's side of test_held_acks: what is on disk, and its eventfd. */
+static uint64_t durable_now;
+static int durable_efd = -1;
+
+static uint64_t durable(void *ctx)
+{
+	(void)ctx;
+	return __atomic_load_n(&durable_now, __ATOMIC_ACQUIRE);
+}
+
+static void make_durable(uint64_t t)
+{
+	__atomic_store_n(&durable_now, t, __ATOMIC_RELEASE);
+	eventfd_write(durable_efd, 1);
 }
 
 /* --- the agent side: helpers ------------------------------------------ */
@@ -701,6 +720,100 @@ static bool drive(struct scenario *scs, int n, int limit_ms)
 
 static struct server_stats before;
 
+/* An agent on a server whose batches reach the disk when it says so: no ACK
+ * before its batch is durable, ACKs in order, a rejection queued behind an
+ * ACK that waits, and the ACKs still waiting when the agent leaves are
+ * counted. sc->acks: ACKs seen at the right moments; bad_acks otherwise. */
+static void held_agent(struct scenario *sc)
+{
+	struct agent a;
+	uint8_t type, pl[64];
+	struct frame_ack ack;
+	size_t len;
+	uint64_t want[] = { 1, 2, 3, 1ull << 63 | 4, 5 };
+	int i, rc;
+
+	sc->seen.rc = agent_connect(&a);
+	if (sc->seen.rc)
+		goto out;
+	frame_hello_append(&a.out, "4e1d");
+	for (i = 0; i < 5; i++)
+		queue_batch(&a, want[i], 64);
+	if ((sc->seen.rc = agent_flush(&a)))
+		goto out;
+	/* Nothing is on disk: nothing comes. */
+	if (agent_frame(&a, &type, pl, sizeof(pl), &len, 300) != -ETIMEDOUT)
+		sc->bad_acks++;
+	make_durable(2);
+	for (i = 0; i < 2; i++) {
+		rc = agent_frame(&a, &type, pl, sizeof(pl), &len, 3000);
+		if (rc == 1 && type == FRAME_ACK && !frame_ack_decode(pl, len, &ack) &&
+		    ack.seq == want[i] && ack.status == FRAME_ACK_STORED)
+			sc->acks++;
+		else
+			sc->bad_acks++;
+	}
+	/* 3 waits, and so does the rejection of 4 behind it. */
+	if (agent_frame(&a, &type, pl, sizeof(pl), &len, 300) != -ETIMEDOUT)
+		sc->bad_acks++;
+	make_durable(3);
+	for (i = 2; i < 4; i++) {
+		rc = agent_frame(&a, &type, pl, sizeof(pl), &len, 3000);
+		if (rc == 1 && type == FRAME_ACK && !frame_ack_decode(pl, len, &ack) &&
+		    ack.seq == want[i] &&
+		    ack.status == (i == 3 ? FRAME_ACK_REJECTED : FRAME_ACK_STORED))
+			sc->acks++;
+		else
+			sc->bad_acks++;
+	}
+	if (agent_frame(&a, &type, pl, sizeof(pl), &len, 300) != -ETIMEDOUT)
+		sc->bad_acks++;
+	/* 5 never reaches the disk before we go: its ACK is not sent. */
+out:
+	agent_close(&a);
+}
+
+static void test_held_acks(SSL_CTX *sctx)
+{
+	struct collector col = { 0 };
+	struct server_config cfg = {
+		.listen = "127.0.0.1:0", .tls = sctx,
+		.cb = { .ctx = &col, .on_hello = on_hello, .on_batch = on_batch,
+			.durable = durable },
+	};
+	struct server *saved = srv;
+	struct scenario sc = { .fn = held_agent };
+	struct server_stats st;
+	uint16_t saved_port = port;
+	char err[256];
+
+	durable_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CHECK(durable_efd >= 0);
+	cfg.durable_fd = durable_efd;
+	durable_now = 0;
+	CHECK_INT(server__new(&srv, &cfg, err, sizeof(err)), 0);
+	if (!srv) {
+		srv = saved;
+		return;
+	}
+	port = server__port(srv);
+	CHECK(drive(&sc, 1, 8000));
+	server__stats(srv, &st);
+	CHECK_INT(sc.seen.rc, 0);
+	CHECK_INT(sc.acks, 4);
+	CHECK_INT(sc.bad_acks, 0);
+	CHECK_INT(st.batches, 5);
+	CHECK_INT(st.acks, 4);
+	CHECK_INT(st.acks_held, 5);
+	CHECK_INT(st.acks_unsent, 1);
+	for (int i = 1; i < SERVER_R_MAX; i++)
+		CHECK_INT(st.rejected[i], 0);
+	server__free(srv);
+	close(durable_efd);
+	srv = saved;
+	port = saved_port;
+}
+
 /* Runs one bad client and checks that exactly reason r was counted once. */
 static void one_bad(const char *name, void (*fn)(struct scenario *), enum server_reason r,
 		    bool want_error, struct scenario *out)
@@ -924,6 +1037,7 @@ int main(void)
 		return 2;
 	}
 	test_config(sctx);
+	test_held_acks(sctx);
 
 	cfg.tls = sctx;
 	rc = server__new(&srv, &cfg, err, sizeof(err));

@@ -94,7 +94,7 @@ static int on_hello(void *ctx, const struct server_conn_info *ci, const char *de
 }
 
 static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t *p, size_t len,
-		    struct frame_ack *ack)
+		    struct frame_ack *ack, uint64_t *ticket)
 {
 	struct collector *c = ctx;
 	struct batch_meta meta;
@@ -102,6 +102,8 @@ static int on_batch(void *ctx, const struct server_conn_info *ci, const uint8_t 
 	uint8_t key[DEVICE_KEY_LEN];
 	char err[256];
 	int rc = 0;
+
+	(void)ticket;	/* stored at once: nothing to wait for */
 
 	pthread_mutex_lock(&c->lock);
 	c->batches++;
