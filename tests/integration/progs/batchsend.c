@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <signal.h>
 
 #include <openssl/evp.h>
@@ -218,7 +217,10 @@ static int do_send(int argc, char **argv)
 			snprintf(m.org_id, sizeof(m.org_id), "%s", dev->org_id);
 			m.key_id = key_id;
 			m.seq = seq;
-			m.created_ns = (uint64_t)time(NULL) * 1000000000ull;
+			/* Fixed per seq: the same op sent twice (two runs of this
+			 * program) is the same bytes, a DUPLICATE; from time() it
+			 * was a REPLAY_CONFLICT whenever a second ended between. */
+			m.created_ns = (1700000000ull + seq) * 1000000000ull;
 			if (strcmp(mut, "blocks") == 0)
 				m.flags = BATCH_FLAG_BLOCKS;
 			buf__reset(&prev);
