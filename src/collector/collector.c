@@ -23,6 +23,7 @@
 #include "collector/collector.h"
 #include "collector/routes.h"
 #include "collector/store.h"
+#include "collector/store_wal.h"
 #include "ship/batch.h"
 #include "ship/blocks.h"
 #include "ship/blocks_known.h"
@@ -809,6 +810,24 @@ static void run_retention(struct store *st, bool *more)
 			 rep.batches_deleted, rep.archive_days_removed, rep.more ? " (more)" : "");
 }
 
+/* How the ACKs waited for the disk, at shutdown. */
+static void log_wal(struct server *srv, struct store *st)
+{
+	struct store_wal_stats ws;
+	struct server_stats ss;
+	uint64_t writer;
+
+	if (store__wal_stats(st, &ws, &writer))
+		return;
+	server__stats(srv, &ss);
+	log_info("collector: store: %" PRIu64 " WAL syncs (%.1f ms on average), %" PRIu64
+		 " background checkpoints (%" PRIu64 " found one running, %" PRIu64 " failed), %"
+		 PRIu64 " by the writer; %" PRIu64 " ACKs waited for their sync, %" PRIu64
+		 " not sent (their connection closed first)", ws.syncs,
+		 ws.syncs ? (double)ws.sync_ns / (double)ws.syncs / 1e6 : 0.0, ws.checkpoints,
+		 ws.checkpoint_busy, ws.checkpoint_failed, writer, ss.acks_held, ss.acks_unsent);
+}
+
 int collector_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -969,6 +988,7 @@ int collector_main(int argc, char **argv)
 	log_info("collector: stopping: %" PRIu64 " batches stored (%" PRIu64 " events), %" PRIu64
 		 " duplicates, %" PRIu64 " rejected, %" PRIu64 " not judged",
 		 col->batches, col->events, col->duplicates, col->rejected, col->failed);
+	log_wal(srv, st);
 out:
 	g_srv = NULL;
 	server__free(srv);
