@@ -1,10 +1,12 @@
 /* storebench: inserts N synthetic events of mixed families (agent-shaped JSON,
  * 1-5 KB, family mix close to a busy host's: mostly file opens and library
  * loads) in batches of 1000 into a fresh SQLite store, and prints events/s
- * (time spent in store__insert_batch only, commits and WAL checkpoints
- * included), JSON MB/s and the database bytes per event. The CPU time of
- * those calls is printed too: the rest of the wall time is waiting for the
- * disk (one fsync per batch, checkpoints), which a shared disk makes noisy.
+ * (time spent storing only, commits, WAL syncs and checkpoints
+ * included, until the last batch is on disk), JSON MB/s and the database
+ * bytes per event. The CPU time of the whole process in that time is
+ * printed too: above 100% of the wall time when the store's threads (WAL
+ * syncs, checkpoints) ran beside the inserts; below, the rest is waiting for
+ * the disk, which a shared disk makes noisy.
  *
  *	storebench [events [db_path]]	(default 200000, /tmp/storebench.db)
  *
@@ -237,7 +239,8 @@ int main(int argc, char **argv)
 	struct buf b;
 	char err[512], wal[512], shm[512];
 	uint8_t sha[32] = { 0 };
-	double spent = 0, cpu = 0, t, c;
+	double spent = 0, cpu = 0, t, c, gen_wall = 0, gen_cpu = 0, t0, c0;
+	uint64_t ticket = 0;
 	uint64_t json = 0, stored = 0, tns = 1763780809523302073ull;
 	long long db;
 	bool text;
@@ -261,9 +264,15 @@ int main(int argc, char **argv)
 	}
 	buf__init(&b, 64u << 20);
 	text = getenv("STOREBENCH_TEXT") && strcmp(getenv("STOREBENCH_TEXT"), "1") == 0;
+	/* Timed: the whole loop but making the batches (this thread's time
+	 * in it), so the store's own threads count wherever they run. */
+	t0 = clock_s(CLOCK_MONOTONIC);
+	c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	for (unsigned long done = 0, seq = 1; done < n; seq++) {
 		unsigned k = n - done < BATCH ? (unsigned)(n - done) : BATCH;
 
+		t = clock_s(CLOCK_MONOTONIC);
+		c = clock_s(CLOCK_THREAD_CPUTIME_ID);
 		buf__reset(&b);
 		for (unsigned i = 0; i < k; i++)
 			add_event(&b, done + i, tns += 1000);
@@ -289,16 +298,15 @@ int main(int argc, char **argv)
 			meta.flags = BATCH_FLAG_ZSTD;
 		}
 		memcpy(sha, &seq, sizeof(seq));
-		t = clock_s(CLOCK_MONOTONIC);
-		c = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+		gen_wall += clock_s(CLOCK_MONOTONIC) - t;
+		gen_cpu += clock_s(CLOCK_THREAD_CPUTIME_ID) - c;
 		if (text)
 			ret = store__insert_batch(st, &meta, sha, b.data, b.len, &res, err,
 						  sizeof(err));
 		else
 			ret = store__insert_batch_body(st, &meta, sha, b.data, b.len, z, zn, &res,
 						       err, sizeof(err));
-		cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c;
-		spent += clock_s(CLOCK_MONOTONIC) - t;
+		ticket = res.ticket;
 		if (ret || res.status != STORE_STORED) {
 			fprintf(stderr, "storebench: batch %lu: %s\n", seq, ret ? err : "not stored");
 			return 1;
@@ -307,6 +315,13 @@ int main(int argc, char **argv)
 		stored += res.events_stored;
 		done += k;
 	}
+	/* As the collector's last ACK: the last batch on disk. */
+	if (store__wait_durable(st, ticket, -1)) {
+		fprintf(stderr, "storebench: the store's sync failed\n");
+		return 1;
+	}
+	spent = clock_s(CLOCK_MONOTONIC) - t0 - gen_wall;
+	cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0 - gen_cpu;
 	store__close(st);
 	db = file_size(path) + file_size(wal);
 	printf("storebench: %llu events, %.0f bytes of JSON each, batches of %u, %s\n",
