@@ -1005,18 +1005,21 @@ static void close_all(struct server *srv)
 	}
 }
 
-/* Batches reached the disk: every connection sends the ACKs that waited
- * for them (conn_open releases, flushes and reads on if it had stopped). */
-static void release_all(struct server *srv)
+/* One turn of conn_open for each open connection that is ready (OpenSSL
+ * holds bytes for it, or its rounds ran out), or, held_acks, that has ACKs
+ * waiting for the disk (conn_open sends those now on disk, and reads on if
+ * it had stopped). */
+static void open_turns(struct server *srv, bool held_acks)
 {
 	struct conn *c, *next, *last = srv->lists[CONN_OPEN].tail;
 
-	/* conn_open() moves c to the tail or frees it: stop at the old tail. */
+	/* conn_open() moves c to the tail or frees it: stop at the old tail
+	 * so each connection gets one turn per call. */
 	for (c = srv->lists[CONN_OPEN].head; c; c = next) {
 		bool end = c == last;
 
 		next = c->next;
-		if (c->nheld)
+		if (held_acks ? c->nheld != 0 : c->ready)
 			conn_open(srv, c);
 		if (end)
 			break;
@@ -1054,26 +1057,13 @@ int server__run_once(struct server *srv, int timeout_ms)
 
 			if (read(srv->durable_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 				log_warn("collector: durability eventfd");
-			release_all(srv);
+			open_turns(srv, true);
 		} else {
 			conn_service(srv, p, evs[i].events);
 		}
 	}
-	if (srv->nready) {
-		struct conn *c, *next, *last = srv->lists[CONN_OPEN].tail;
-
-		/* conn_open() moves c to the tail or frees it: stop at the old
-		 * tail so each connection gets one turn per call. */
-		for (c = srv->lists[CONN_OPEN].head; c; c = next) {
-			bool end = c == last;
-
-			next = c->next;
-			if (c->ready)
-				conn_open(srv, c);
-			if (end)
-				break;
-		}
-	}
+	if (srv->nready)
+		open_turns(srv, false);
 	now = now_ms();
 	expire(srv, now);
 	if (srv->accept_resume && now >= srv->accept_resume) {
