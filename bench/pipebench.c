@@ -5,13 +5,17 @@
  *
  * and the collector side
  *
- *	batch_parse -> batch_verify_hmac -> batch_open -> store__insert_batch
+ *	batch_parse -> batch_verify_hmac -> batch_open -> store__insert_batch_refs
+ *	-> store__wait_durable (once, for the last batch)
  *
- * on one thread, against peers run in the same process and the same rounds
- * (these machines are shared and noisy, so only ratios within a run mean
- * much): a plain log shipper (the same lines written to a file, one fsync per
- * batch), zstd alone at the same level, and a bare SQLite insert of the lines
- * (one table, one transaction per batch, the store's WAL + synchronous=FULL).
+ * on one thread as the collector runs them (the store syncs and checkpoints
+ * on threads of its own, store_wal.h: their CPU is counted), against peers
+ * run in the same process and the same rounds (these machines are shared
+ * and noisy, so only ratios within a run mean much): a plain log shipper
+ * (the same lines written to a file, one fsync per batch), zstd alone at the
+ * same level, and a bare SQLite insert of the lines (one table, one
+ * transaction per batch, WAL + synchronous=FULL: the simple way to make each
+ * batch durable before its ACK).
  * It then measures wire bytes per event per event type against the reference
  * size table (/work/shared/seeds: Deepfactor's "Size of events"), the zstd
  * levels, and where the agent's time goes.
