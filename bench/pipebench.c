@@ -25,7 +25,8 @@
  *   -d  where the spool, seq file and databases go (default /var/tmp); use a
  *       real disk, not tmpfs: fsync is part of the cost
  *   -n  agent-side events per path per round (200000)
- *   -c  events through the collector per round (30000)
+ *   -c  events through the collector per round (60000: enough WAL for a checkpoint by the
+ *       writer and a WAL restart in each round)
  *   -r  rounds; paths interleaved, their order rotating (3)
  *   -l  zstd level of batch_seal (1, ship.zstd_level's default)
  *   -b  batcher max bytes (4194304, ship.batch_max_bytes's default)
@@ -2349,7 +2350,7 @@ static void report_levels(const struct opts *o, struct corpus *c, const struct m
 int main(int argc, char **argv)
 {
 	struct opts o = { .dir = "/var/tmp", .mix = "reference", .events = 200000,
-			  .coll_events = 30000, .rounds = 3, .level = 1,
+			  .coll_events = 60000, .rounds = 3, .level = 1,
 			  .batch_bytes = 4u << 20 };
 	static struct gen g;
 	static struct run agent[MAX_ROUNDS][A_MAX], coll[MAX_ROUNDS][C_MAX];

@@ -55,7 +55,8 @@
 #   BENCH_VIGIL_THREADS=       events.thread (default: the agent's)
 #   VIGIL=.output/std/vigil
 #   BENCH_PIPE_EVENTS=200000   pipeline: agent-side events per path and round
-#   BENCH_PIPE_COLLECTOR_EVENTS=30000   pipeline: events through the collector per round
+#   BENCH_PIPE_COLLECTOR_EVENTS=60000   pipeline: events through the collector per round (enough
+#                              WAL for the writer's checkpoint and a WAL restart in each)
 #   BENCH_PIPE_ROUNDS=3        pipeline: rounds (paths interleaved)
 #   BENCH_PIPE_ARGS=           more pipebench options (-l LEVEL, -b BATCH_BYTES, -m MIX,
 #                              -i FILE, -s: see bench/pipebench.c)
@@ -91,7 +92,7 @@ note() { echo "bench: $*" >&2; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (BPF, audit, tracefs)"
 PIPE_EVENTS=${BENCH_PIPE_EVENTS:-200000}
-PIPE_COLL_EVENTS=${BENCH_PIPE_COLLECTOR_EVENTS:-30000}
+PIPE_COLL_EVENTS=${BENCH_PIPE_COLLECTOR_EVENTS:-60000}
 PIPE_ROUNDS=${BENCH_PIPE_ROUNDS:-3}
 for v in "${OPS[@]}" "$R" "$MAX_SECONDS" "$PIPE_EVENTS" "$PIPE_COLL_EVENTS" "$PIPE_ROUNDS"; do
 	case $v in '' | *[!0-9]* | 0) die "BENCH_EXECS, BENCH_FILE_OPS, BENCH_CONNECT_OPS," \
