@@ -24,12 +24,13 @@
 #include "collector/routes.h"
 #include "collector/store.h"
 #include "collector/store_wal.h"
+#include "lib/buf.h"
+#include "lib/clock.h"
+#include "lib/config.h"
+#include "lib/log.h"
 #include "ship/batch.h"
 #include "ship/blocks.h"
 #include "ship/blocks_known.h"
-#include "lib/buf.h"
-#include "lib/config.h"
-#include "lib/log.h"
 #include "ship/tls.h"
 
 /* After a batch bigger than this, the lines buffer is given back. */
@@ -159,14 +160,6 @@ struct collector {
 	/* Since start, for the exit log line. */
 	uint64_t batches, events, duplicates, rejected, failed;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int print_prepare(struct collector *c)
 {

@@ -17,6 +17,7 @@
 #include <openssl/err.h>
 
 #include "collector/server.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "ship/tls.h"
@@ -123,14 +124,6 @@ const char *server__reason_name(enum server_reason r)
 	return reason_names[r];
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void list_remove(struct conn_list *l, struct conn *c)
 {
 	if (c->prev)
@@ -172,7 +165,7 @@ static void touch(struct server *srv, struct conn *c, enum conn_state s)
 {
 	list_remove(&srv->lists[c->state], c);
 	c->state = s;
-	c->deadline = now_ms() + state_timeout(srv, s);
+	c->deadline = mono_ms() + state_timeout(srv, s);
 	list_append(&srv->lists[s], c);
 }
 
@@ -194,7 +187,7 @@ static void note(struct server *srv, enum server_reason r, const struct conn *c,
 		 ...)
 {
 	struct log_gate *g = &srv->gates[r];
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	char msg[512], w[160];
 	va_list ap;
 
@@ -898,7 +891,7 @@ static void accept_one(struct server *srv, int fd, const struct sockaddr_storage
 	buf__init(&c->wbuf, srv->max_wbuf);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->state = CONN_HANDSHAKE;
-	c->deadline = now_ms() + srv->hs_timeout;
+	c->deadline = mono_ms() + srv->hs_timeout;
 	list_append(&srv->lists[CONN_HANDSHAKE], c);
 	srv->st.open++;
 	ERR_clear_error();
@@ -938,7 +931,7 @@ static void accept_all(struct server *srv)
 			 * the backlog and would wake us at once; pause. */
 			log_warn("collector: accept");
 			listen_events(srv, 0);
-			srv->accept_resume = now_ms() + ACCEPT_PAUSE_MS;
+			srv->accept_resume = mono_ms() + ACCEPT_PAUSE_MS;
 			return;
 		}
 		if (srv->st.open >= srv->max_conns) {
@@ -1036,7 +1029,7 @@ int server__run_once(struct server *srv, int timeout_ms)
 		return -ESHUTDOWN;
 	if (__atomic_load_n(&srv->stop, __ATOMIC_ACQUIRE))
 		goto stop;
-	n = epoll_wait(srv->epfd, evs, MAX_EVENTS, wait_ms(srv, timeout_ms, now_ms()));
+	n = epoll_wait(srv->epfd, evs, MAX_EVENTS, wait_ms(srv, timeout_ms, mono_ms()));
 	if (n < 0) {
 		if (errno != EINTR)
 			return -errno;
@@ -1064,7 +1057,7 @@ int server__run_once(struct server *srv, int timeout_ms)
 	}
 	if (srv->nready)
 		open_turns(srv, false);
-	now = now_ms();
+	now = mono_ms();
 	expire(srv, now);
 	if (srv->accept_resume && now >= srv->accept_resume) {
 		srv->accept_resume = 0;

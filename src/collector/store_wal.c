@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "collector/store_wal.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 
 #define STORE_WAL_BUSY_MS 5000	/* the checkpointer's first read, at start */
@@ -41,14 +42,6 @@ struct store_wal {
 	sqlite3 *ckdb;
 	struct store_wal_stats st;	/* under mu */
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* The syncer's descriptor of the -wal file, (re)opened when the file at the
  * path is not the one it has. -ENOENT when there is no WAL file. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "enrich/packages.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 
 #define MAX_TOKEN 255		/* package name, architecture, version */
@@ -105,14 +106,6 @@ struct builder {
 	char *err;
 	size_t errlen;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t now_ns(void)
 {
@@ -995,7 +988,7 @@ static int load(struct packages *p, int rootfd)
 static void maybe_load(struct packages *p)
 {
 	struct stamp s;
-	uint64_t now = now_ms(), t0;
+	uint64_t now = mono_ms(), t0;
 	int rootfd, ret;
 
 	if (p->attempted && now - p->checked_ms < p->recheck_ms)

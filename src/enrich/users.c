@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "enrich/users.h"
+#include "lib/clock.h"
 
 enum { F_PASSWD = 0, F_GROUP = 1, F_COUNT };
 
@@ -62,14 +63,6 @@ struct users {
 	struct ns_entry *ns;	/* max_ns slots */
 	struct users_stats st;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void table_free(struct id_table *t)
 {
@@ -491,7 +484,7 @@ static struct ns_entry *fallback(struct users *u, uint64_t now)
 
 static struct ns_entry *table_for(struct users *u, const struct proc_info *p)
 {
-	uint64_t now = now_ms();
+	uint64_t now = mono_ms();
 	uint32_t mntns = p->mntns;
 	struct ns_entry *e;
 	int rootfd = -1;
@@ -591,7 +584,7 @@ int users__load_files(struct users *u, uint32_t mntns, const char *passwd_path,
 			return err;
 		}
 	}
-	refresh(u, e, -1, now_ms());
+	refresh(u, e, -1, mono_ms());
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 
 #include "collector/server.h"
 #include "lib/buf.h"
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/log.h"
 #include "ship/backoff.h"
@@ -142,14 +143,6 @@ const char *shipper_reject_reason(unsigned code)
 static unsigned reason_slot(unsigned code)
 {
 	return code >= SHIPPER_REASONS - 1 || !reject_names[code] ? SHIPPER_REASONS - 1 : code;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static uint64_t realtime_ns(void)
@@ -379,7 +372,7 @@ static void feed(struct shipper *sh, const char *p, size_t n)
 
 		memcpy(&rec, p, sizeof(rec));	/* add_line wrote whole records */
 		p += sizeof(rec);
-		rc = batcher__add_blocks(sh->batcher, p, rec.len, &rec.bl, now_ms(), err,
+		rc = batcher__add_blocks(sh->batcher, p, rec.len, &rec.bl, mono_ms(), err,
 					 sizeof(err));
 
 		if (rc == 1) {
@@ -417,7 +410,7 @@ static void *sealer_main(void *arg)
 
 		pthread_mutex_lock(&sh->in_lock);
 		for (;;) {
-			uint64_t now = now_ms(), deadline = batcher__deadline(sh->batcher);
+			uint64_t now = mono_ms(), deadline = batcher__deadline(sh->batcher);
 			struct timespec ts;
 
 			stop = sh->in_stop;
@@ -438,7 +431,7 @@ static void *sealer_main(void *arg)
 		pthread_mutex_unlock(&sh->in_lock);
 
 		feed(sh, mine, n);
-		if (batcher__due(sh->batcher, now_ms()))
+		if (batcher__due(sh->batcher, mono_ms()))
 			seal_take(sh);
 	}
 	/* Stopping: what was accepted goes to the spool. take leaves at most
@@ -466,11 +459,11 @@ static enum sender_phase phase(struct shipper *sh, uint64_t *deadline)
 /* Sleeps ms, waking early only to stop. */
 static void nap(struct shipper *sh, uint32_t ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = mono_ms() + ms;
 
 	for (;;) {
 		struct pollfd p = { .fd = sh->kick_fd, .events = POLLIN };
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 
 		if (phase(sh, NULL) != SEND_RUN || now >= end)
 			return;
@@ -576,7 +569,7 @@ static int session_open(struct shipper *sh)
 		note_failure(sh, "cannot connect to", err, true);
 		return rc;
 	}
-	sh->progress_ms = now_ms();
+	sh->progress_ms = mono_ms();
 	sh->opened_ms = sh->progress_ms;
 	sh->proven = false;
 	return 0;
@@ -623,7 +616,7 @@ static int fill_window(struct shipper *sh, int write_ms, char *why, size_t whyle
 			return err_fail(rc, why, whylen, "sending batch %llu: %s",
 					(unsigned long long)seq, err);
 		if (sh->ninflight == 0)
-			sh->progress_ms = now_ms();
+			sh->progress_ms = mono_ms();
 		sh->inflight[sh->ninflight].seq = seq;
 		sh->inflight[sh->ninflight].events = events;
 		sh->ninflight++;
@@ -647,7 +640,7 @@ static int on_ack(struct shipper *sh, const struct frame_ack *a, char *why, size
 	memmove(&sh->inflight[i], &sh->inflight[i + 1],
 		(sh->ninflight - i - 1) * sizeof(sh->inflight[0]));
 	sh->ninflight--;
-	sh->progress_ms = now_ms();
+	sh->progress_ms = mono_ms();
 	backoff__reset(&sh->bo);
 	session_proven(sh);
 	/* In flight, so a full spool did not drop it. */
@@ -777,7 +770,7 @@ static int session_step(struct shipper *sh, char *why, size_t whylen, bool *quie
 	int rc, timeout = WAIT_SLICE_MS, write_ms = (int)sh->io_timeout_ms;
 
 	ph = phase(sh, &deadline);
-	now = now_ms();
+	now = mono_ms();
 	if (ph == SEND_EXIT || (ph == SEND_DRAIN && now >= deadline))
 		return 1;
 	/* Stopping bounds every wait, a big batch's write included. */
@@ -786,7 +779,7 @@ static int session_step(struct shipper *sh, char *why, size_t whylen, bool *quie
 	rc = fill_window(sh, write_ms, why, whylen);
 	if (rc)
 		return rc;
-	now = now_ms();
+	now = mono_ms();
 	if (ph == SEND_DRAIN) {
 		struct spool_stats ss;
 
@@ -1062,7 +1055,7 @@ int shipper__stop(struct shipper *sh, int timeout_ms)
 
 	pthread_mutex_lock(&sh->st_lock);
 	sh->phase = timeout_ms > 0 ? SEND_DRAIN : SEND_EXIT;
-	sh->drain_deadline_ms = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	sh->drain_deadline_ms = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	pthread_mutex_unlock(&sh->st_lock);
 	kick(sh);
 	if (sh->sender_started)

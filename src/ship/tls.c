@@ -19,6 +19,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
+#include "lib/clock.h"
 #include "lib/err.h"
 #include "ship/tls.h"
 
@@ -393,17 +394,9 @@ fail:
 	return NULL;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint64_t deadline_after(int timeout_ms)
 {
-	return now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	return mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 }
 
 /* 0 when fd is ready for events, -ETIMEDOUT at the deadline, or -errno. */
@@ -412,7 +405,7 @@ static int wait_fd(int fd, short events, uint64_t deadline)
 	struct pollfd p = { .fd = fd, .events = events };
 
 	for (;;) {
-		uint64_t now = now_ms();
+		uint64_t now = mono_ms();
 		int r;
 
 		if (now >= deadline)
