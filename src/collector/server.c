@@ -439,6 +439,51 @@ static bool prehello_check(struct server *srv, struct conn *c, const uint8_t *p,
 	return true;
 }
 
+/* Room in wbuf for one more ACK. */
+static bool ack_room(const struct server *srv, const struct conn *c)
+{
+	return c->wbuf.len - c->woff + FRAME_HEADER_LEN + FRAME_ACK_LEN <= srv->max_wbuf;
+}
+
+/* Room for one more reply, held or not (the largest is an ACK; an ERROR
+ * goes out on its own at close and may use what is left). */
+static bool reply_room(const struct server *srv, const struct conn *c)
+{
+	return c->nheld < SERVER_HELD_MAX && ack_room(srv, c);
+}
+
+/* The highest ticket on disk; every one without cb.durable. */
+static uint64_t durable_now(struct server *srv)
+{
+	return srv->cb.durable ? srv->cb.durable(srv->cb.ctx) : UINT64_MAX;
+}
+
+/* Moves the held ACKs whose batches are on disk to wbuf, in order, as far
+ * as wbuf has room. false when one could not be queued (closed). */
+static bool release_held(struct server *srv, struct conn *c)
+{
+	uint64_t durable;
+
+	if (!c->nheld)
+		return true;
+	durable = durable_now(srv);
+	while (c->nheld && c->held[c->held_first].ticket <= durable && ack_room(srv, c)) {
+		const struct frame_ack *ack = &c->held[c->held_first].ack;
+		int rc = frame_ack_append(&c->wbuf, ack);
+
+		if (rc) {
+			conn_fail(srv, c, SERVER_R_BATCH_FAILED, false,
+				  "cannot queue the ACK (status %u): %s", ack->status,
+				  strerror(-rc));
+			return false;
+		}
+		srv->st.acks++;
+		c->held_first = (c->held_first + 1) % SERVER_HELD_MAX;
+		c->nheld--;
+	}
+	return true;
+}
+
 static bool on_frame(struct server *srv, struct conn *c, uint8_t type, const uint8_t *p,
 		     size_t len)
 {
@@ -496,27 +541,15 @@ static bool on_frame(struct server *srv, struct conn *c, uint8_t type, const uin
 				  "the collector could not process a batch: %s", strerror(-rc));
 			return false;
 		}
-		/* Not on disk yet, or behind one that is not: wait in order
-		 * (reply_room kept a slot free). */
-		if (c->nheld || (ticket && srv->cb.durable &&
-				 ticket > srv->cb.durable(srv->cb.ctx))) {
-			struct held_ack *w = &c->held[(c->held_first + c->nheld) % SERVER_HELD_MAX];
-
-			w->ticket = ticket;
-			w->ack = ack;
-			c->nheld++;
+		/* Every ACK goes through the held queue (reply_room kept a
+		 * slot free), so one whose batch is on disk but that follows
+		 * one that is not waits behind it. */
+		if (c->nheld || ticket > durable_now(srv))
 			srv->st.acks_held++;
-			return true;
-		}
-		rc = frame_ack_append(&c->wbuf, &ack);
-		if (rc) {
-			conn_fail(srv, c, SERVER_R_BATCH_FAILED, false,
-				  "cannot queue the ACK (status %u): %s", ack.status,
-				  strerror(-rc));
-			return false;
-		}
-		srv->st.acks++;
-		return true;
+		c->held[(c->held_first + c->nheld) % SERVER_HELD_MAX] =
+			(struct held_ack){ .ticket = ticket, .ack = ack };
+		c->nheld++;
+		return release_held(srv, c);
 	case FRAME_ERROR:
 		if (frame_error_decode(p, len, &code, text, sizeof(text)) < 0) {
 			code = 0;
@@ -532,41 +565,6 @@ static bool on_frame(struct server *srv, struct conn *c, uint8_t type, const uin
 		conn_fail(srv, c, SERVER_R_BAD_FRAME, true, "frame type %u", type);
 		return false;
 	}
-}
-
-/* Room for one more reply (the largest is an ACK; an ERROR goes out on its
- * own at close and may use what is left). */
-static bool reply_room(const struct server *srv, const struct conn *c)
-{
-	return c->nheld < SERVER_HELD_MAX &&
-	       c->wbuf.len - c->woff + FRAME_HEADER_LEN + FRAME_ACK_LEN <= srv->max_wbuf;
-}
-
-/* Moves the held ACKs whose batches are on disk to wbuf, in order, as far
- * as wbuf has room. false when one could not be queued (closed). */
-static bool release_held(struct server *srv, struct conn *c)
-{
-	uint64_t durable;
-
-	if (!c->nheld)
-		return true;
-	durable = srv->cb.durable ? srv->cb.durable(srv->cb.ctx) : UINT64_MAX;
-	while (c->nheld && c->held[c->held_first].ticket <= durable &&
-	       c->wbuf.len - c->woff + FRAME_HEADER_LEN + FRAME_ACK_LEN <= srv->max_wbuf) {
-		const struct frame_ack *ack = &c->held[c->held_first].ack;
-		int rc = frame_ack_append(&c->wbuf, ack);
-
-		if (rc) {
-			conn_fail(srv, c, SERVER_R_BATCH_FAILED, false,
-				  "cannot queue the ACK (status %u): %s", ack->status,
-				  strerror(-rc));
-			return false;
-		}
-		srv->st.acks++;
-		c->held_first = (c->held_first + 1) % SERVER_HELD_MAX;
-		c->nheld--;
-	}
-	return true;
 }
 
 /* Handles the complete frames the reader holds. false when closed. */
