@@ -55,8 +55,10 @@
  *    whole to the WAL; 64 KiB: 22.6 us.
  *  - wal_autocheckpoint 4096 pages (64 MiB): 1024 and 16384 were slower,
  *    no checkpoint at all only 10% faster (and an unbounded WAL).
- *  - synchronous FULL (see above): NORMAL was 5% faster; the cost is
- *    writing the pages, not the fsync.
+ *  - synchronous: see Durability above. On the VM of these first
+ *    measurements NORMAL alone was only 5% faster than FULL; on a later
+ *    2-core VM the fsync wait was ~3 us per event of wall time, hence the
+ *    sync on store_wal's thread.
  *  - cache_size 8 MiB (was 64): inserts only touch the rightmost pages of
  *    the tables and of the time-ordered indexes, ~150 pages, and sort
  *    nothing. A bigger cache kept growing into fresh memory for its first
@@ -818,13 +820,13 @@ struct raw_body {
 	uint64_t used;		/* LRU tick */
 };
 
-/* One per connection (the function's user data), freed when it closes. */
 /* What block_cache's loads read through: a connection and a context. */
 struct blocks_loader {
 	sqlite3 *db;
 	ZSTD_DCtx *dctx;
 };
 
+/* One per connection (the function's user data), freed when it closes. */
 struct raw_cache {
 	struct raw_body e[STORE_RAW_CACHE_ENTRIES];
 	uint64_t tick, bytes, decompressions, evictions;
