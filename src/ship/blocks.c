@@ -51,6 +51,17 @@ struct blocks_enc {
 	struct blocks_enc_stats st;
 };
 
+uint64_t blocks_hash_seed(const void *owner)
+{
+	uint64_t seed;
+
+	/* Not a secret worth failing for: without getrandom the seed is the
+	 * owner's address mixed, still unknown to a process outside. */
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+		seed = (uint64_t)(uintptr_t)owner ^ XXH3_64bits(&owner, sizeof(owner));
+	return seed;
+}
+
 int blocks_enc__new(struct blocks_enc **out)
 {
 	struct blocks_enc *e;
@@ -66,10 +77,7 @@ int blocks_enc__new(struct blocks_enc **out)
 	}
 	e->cap = TABLE_MIN;
 	buf__init(&e->alias, (size_t)1 << 30);
-	/* Not a secret worth failing for: without getrandom the seed is the
-	 * address and time mix below, still unknown to a process outside. */
-	if (getrandom(&e->seed, sizeof(e->seed), GRND_NONBLOCK) != sizeof(e->seed))
-		e->seed = (uint64_t)(uintptr_t)e ^ XXH3_64bits(&e, sizeof(e));
+	e->seed = blocks_hash_seed(e);
 	*out = e;
 	return 0;
 }

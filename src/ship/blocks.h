@@ -61,6 +61,11 @@ struct blocks_enc_stats {
 struct blocks_enc;
 struct blocks_known;
 
+/* A random seed for the hash of a table of blocks (owner: the table, mixed
+ * in when getrandom has nothing), so that nobody can craft blocks that
+ * collide in it. */
+uint64_t blocks_hash_seed(const void *owner);
+
 /* 0 or -ENOMEM. The table's hash is seeded at random, so nobody can craft
  * blocks that collide (a collision only costs a comparison: every match is
  * checked byte for byte). */

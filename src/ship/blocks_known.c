@@ -5,10 +5,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include <xxhash.h>
 
+#include "ship/blocks.h"
 #include "ship/blocks_known.h"
 
 #define NIL UINT32_MAX
@@ -68,8 +68,7 @@ int blocks_known__new(struct blocks_known **out, uint32_t max_entries, uint64_t 
 		kn->e[i].next = i + 1 < max_entries ? i + 1 : NIL;
 	kn->free_head = 0;
 	kn->head = kn->tail = NIL;
-	if (getrandom(&kn->seed, sizeof(kn->seed), GRND_NONBLOCK) != sizeof(kn->seed))
-		kn->seed = (uint64_t)(uintptr_t)kn ^ XXH3_64bits(&kn, sizeof(kn));
+	kn->seed = blocks_hash_seed(kn);
 	*out = kn;
 	return 0;
 }
