@@ -1600,10 +1600,7 @@ static void coll_round(struct env *e, enum coll_path path, int round, struct run
 		if (rr.unresolved)
 			die("batch %" PRIu64 ": %" PRIu64 " remote blocks not found", m.seq,
 			    rr.unresolved);
-		nrefs = 0;
-		for (uint32_t i = 0; i < PB_REFS && rr.seen_count; i++)
-			if (refs[i])
-				refs[nrefs++] = refs[i];
+		nrefs = blocks_resolver_seen_list(&rr);
 		lap(&r->st[S_OPEN], &s);
 		if (!EVP_Digest(p, n, sha, NULL, EVP_sha256(), NULL))
 			die("sha256 failed");

@@ -421,10 +421,7 @@ int collector__handle_batch(void *ctx, const struct server_conn_info *ci, const 
 		ret = reject(c, ci, ack, meta.seq, BATCH_EVENT_COUNT, false, err);
 		goto out;
 	}
-	nrefs = 0;
-	for (uint32_t i = 0; i < COLLECTOR_REFS_MAX && res_blocks.seen_count; i++)
-		if (c->refs[i])
-			c->refs[nrefs++] = c->refs[i];
+	nrefs = blocks_resolver_seen_list(&res_blocks);
 	if (res_blocks.unresolved) {
 		struct batch_meta lm = meta;
 

@@ -438,6 +438,16 @@ static void seen_add(struct blocks_resolver *res, uint64_t seq)
 	res->seen_count++;
 }
 
+uint32_t blocks_resolver_seen_list(struct blocks_resolver *res)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < res->seen_max && res->seen_count; i++)
+		if (res->seen[i])
+			res->seen[n++] = res->seen[i];
+	return n;
+}
+
 int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, struct buf *out,
 		  struct blocks_resolver *res, char *err, size_t errlen)
 {

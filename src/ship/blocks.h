@@ -131,6 +131,10 @@ struct blocks_resolver {
 	uint64_t remote, unresolved;	/* references met, of which unknown */
 };
 
+/* The distinct seqs res->seen collected, moved to its first slots (the set
+ * is spent, as a list for store__insert_batch_refs); returns how many. */
+uint32_t blocks_resolver_seen_list(struct blocks_resolver *res);
+
 /* res NULL: a remote reference is malformed (-EBADMSG). */
 int blocks_expand(const char *body, size_t n, uint32_t events, size_t max_out, struct buf *out,
 		  struct blocks_resolver *res, char *err, size_t errlen);
