@@ -47,24 +47,21 @@ int block_cache__new(struct block_cache **out, size_t max_bytes, block_cache_loa
 	return 0;
 }
 
-static void drop(struct block_cache *bc, struct cached *c)
+static void empty(struct cached *c)
 {
-	bc->bytes -= c->bytes;
-	bc->st.evictions++;
 	free(c->text);
 	free(c->off);
 	free(c->len);
 	memset(c, 0, sizeof(*c));
 }
 
-void block_cache__free(struct block_cache *bc)
+static void drop(struct block_cache *bc, struct cached *c)
 {
-	if (!bc)
-		return;
-	for (unsigned i = 0; i < CACHE_BATCHES; i++)
-		if (bc->e[i].seq)
-			drop(bc, &bc->e[i]);
-	free(bc);
+	if (bc->mru == c)
+		bc->mru = NULL;
+	bc->bytes -= c->bytes;
+	bc->st.evictions++;
+	empty(c);
 }
 
 void block_cache__clear(struct block_cache *bc)
@@ -72,6 +69,14 @@ void block_cache__clear(struct block_cache *bc)
 	for (unsigned i = 0; i < CACHE_BATCHES; i++)
 		if (bc->e[i].seq)
 			drop(bc, &bc->e[i]);
+}
+
+void block_cache__free(struct block_cache *bc)
+{
+	if (!bc)
+		return;
+	block_cache__clear(bc);
+	free(bc);
 }
 
 /* The definitions of body (n bytes) into c. 0 or -ENOMEM. */
@@ -131,21 +136,29 @@ static struct cached *find(struct block_cache *bc, const char *device_id, uint64
 	return NULL;
 }
 
-/* A free entry, or the least recently used one emptied. */
-static struct cached *take_slot(struct block_cache *bc)
+/* The least recently used entry but except; NULL when there is none. */
+static struct cached *oldest(struct block_cache *bc, const struct cached *except)
 {
 	struct cached *lru = NULL;
 
 	for (unsigned i = 0; i < CACHE_BATCHES; i++) {
 		struct cached *e = &bc->e[i];
 
-		if (!e->seq)
-			return e;
-		if (!lru || e->used < lru->used)
+		if (e->seq && e != except && (!lru || e->used < lru->used))
 			lru = e;
 	}
-	if (bc->mru == lru)
-		bc->mru = NULL;
+	return lru;
+}
+
+/* A free entry, or the least recently used one emptied. */
+static struct cached *take_slot(struct block_cache *bc)
+{
+	struct cached *lru;
+
+	for (unsigned i = 0; i < CACHE_BATCHES; i++)
+		if (!bc->e[i].seq)
+			return &bc->e[i];
+	lru = oldest(bc, NULL);
 	drop(bc, lru);
 	return lru;
 }
@@ -154,14 +167,11 @@ static struct cached *take_slot(struct block_cache *bc)
 static int keep(struct block_cache *bc, const char *device_id, uint64_t seq, const char *body,
 		size_t len, struct cached **out)
 {
-	struct cached *c = take_slot(bc);
+	struct cached *c = take_slot(bc), *e;
 	int ret = index_defs(c, body, len);
 
 	if (ret) {
-		free(c->text);
-		free(c->off);
-		free(c->len);
-		memset(c, 0, sizeof(*c));
+		empty(c);
 		return ret;
 	}
 	snprintf(c->device_id, sizeof(c->device_id), "%s", device_id);
@@ -169,18 +179,8 @@ static int keep(struct block_cache *bc, const char *device_id, uint64_t seq, con
 	c->used = ++bc->tick;
 	bc->bytes += c->bytes;
 	/* over the bound: the oldest others go (this one stays) */
-	while (bc->bytes > bc->max_bytes) {
-		struct cached *e = NULL;
-
-		for (unsigned j = 0; j < CACHE_BATCHES; j++)
-			if (bc->e[j].seq && &bc->e[j] != c && (!e || bc->e[j].used < e->used))
-				e = &bc->e[j];
-		if (!e)
-			break;
-		if (bc->mru == e)
-			bc->mru = NULL;
+	while (bc->bytes > bc->max_bytes && (e = oldest(bc, c)))
 		drop(bc, e);
-	}
 	*out = bc->mru = c;
 	return 0;
 }
@@ -230,11 +230,8 @@ void block_cache__forget(struct block_cache *bc, const char *device_id, uint64_t
 {
 	struct cached *c = find(bc, device_id, seq);
 
-	if (c) {
-		if (bc->mru == c)
-			bc->mru = NULL;
+	if (c)
 		drop(bc, c);
-	}
 }
 
 void block_cache__resolver(struct block_cache *bc, const char *device_id, uint64_t seq,
