@@ -82,40 +82,24 @@ void block_cache__free(struct block_cache *bc)
 /* The definitions of body (n bytes) into c. 0 or -ENOMEM. */
 static int index_defs(struct cached *c, const char *body, size_t n)
 {
-	const char *s = body, *end = body + n;
+	const char *p = body, *def;
 	uint32_t ndefs = 0;
-	size_t text = 0, at = 0;
+	size_t text = 0, at = 0, len;
 
-	for (const char *p = s; p < end;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-
-		if (!nl)
-			break;
-		if (*p == '@' && ndefs < BLOCKS_MAX_PER_BATCH) {
-			ndefs++;
-			text += (size_t)(nl - p - 1);
-		}
-		p = nl + 1;
+	while (ndefs < BLOCKS_MAX_PER_BATCH && blocks_next_def(&p, body + n, &def, &len)) {
+		ndefs++;
+		text += len;
 	}
 	c->text = malloc(text ? text : 1);
 	c->off = malloc((ndefs ? ndefs : 1) * sizeof(*c->off));
 	c->len = malloc((ndefs ? ndefs : 1) * sizeof(*c->len));
 	if (!c->text || !c->off || !c->len)
 		return -ENOMEM;
-	for (const char *p = s; p < end && c->ndefs < ndefs;) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len;
-
-		if (!nl)
-			break;
-		if (*p == '@') {
-			len = (size_t)(nl - p - 1);
-			memcpy(c->text + at, p + 1, len);
-			c->off[c->ndefs] = (uint32_t)at;
-			c->len[c->ndefs++] = (uint32_t)len;
-			at += len;
-		}
-		p = nl + 1;
+	for (p = body; c->ndefs < ndefs && blocks_next_def(&p, body + n, &def, &len);) {
+		memcpy(c->text + at, def, len);
+		c->off[c->ndefs] = (uint32_t)at;
+		c->len[c->ndefs++] = (uint32_t)len;
+		at += len;
 	}
 	c->bytes = text + 2 * ndefs * sizeof(uint32_t) + sizeof(*c);
 	return 0;

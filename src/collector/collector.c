@@ -314,20 +314,15 @@ int collector__handle_hello(void *ctx, const struct server_conn_info *ci, const 
 static void learn_defs(void *ctx, const char *body, size_t n)
 {
 	struct collector *c = ctx;
+	size_t len;
 
 	if (c->store_learn)
 		c->store_learn(c->store_learn_ctx, body, n);
 	if (!c->opening->unresolved)	/* called once the whole body is expanded */
 		return;
-	for (const char *s = body, *end = body + n; s < end && c->defs_ok;) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-
-		if (!nl)
-			break;
-		if (*s == '@' && buf__add(&c->defs, s, (size_t)(nl + 1 - s)))
+	for (const char *at = body, *def; c->defs_ok && blocks_next_def(&at, body + n, &def, &len);)
+		if (buf__add(&c->defs, def - 1, len + 2))	/* the '@' line, '\n' included */
 			c->defs_ok = false;
-		s = nl + 1;
-	}
 }
 
 uint64_t collector__durable(void *ctx)

@@ -438,6 +438,25 @@ static void seen_add(struct blocks_resolver *res, uint64_t seq)
 	res->seen_count++;
 }
 
+bool blocks_next_def(const char **at, const char *end, const char **def, size_t *n)
+{
+	for (const char *s = *at; s < end;) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+
+		if (!nl)
+			break;
+		if (*s == '@') {
+			*def = s + 1;
+			*n = (size_t)(nl - s - 1);
+			*at = nl + 1;
+			return true;
+		}
+		s = nl + 1;
+	}
+	*at = end;
+	return false;
+}
+
 uint32_t blocks_resolver_seen_list(struct blocks_resolver *res)
 {
 	uint32_t n = 0;

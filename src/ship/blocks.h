@@ -131,6 +131,11 @@ struct blocks_resolver {
 	uint64_t remote, unresolved;	/* references met, of which unknown */
 };
 
+/* The next block definition of a body blocks_expand took, at or after *at
+ * (before end): *def its text after the '@', *n bytes; *at moves past its
+ * line. false when there is none left. */
+bool blocks_next_def(const char **at, const char *end, const char **def, size_t *n);
+
 /* The distinct seqs res->seen collected, moved to its first slots (the set
  * is spent, as a list for store__insert_batch_refs); returns how many. */
 uint32_t blocks_resolver_seen_list(struct blocks_resolver *res);

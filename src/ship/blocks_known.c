@@ -219,22 +219,16 @@ static int stage_one(struct blocks_known *kn, uint64_t seq, uint32_t k, const ch
 
 int blocks_known__stage(struct blocks_known *kn, uint64_t seq, const char *body, size_t len)
 {
-	const char *s = body, *end = body + len;
+	const char *at = body, *def;
 	uint32_t k = 0;
+	size_t n;
 	int ret = 0;
 
 	if (!seq)
 		return -EINVAL;
 	pthread_mutex_lock(&kn->lock);
-	while (s < end && !ret) {
-		const char *nl = memchr(s, '\n', (size_t)(end - s));
-
-		if (!nl)
-			break;
-		if (*s == '@')
-			ret = stage_one(kn, seq, k++, s + 1, (size_t)(nl - s - 1));
-		s = nl + 1;
-	}
+	while (!ret && blocks_next_def(&at, body + len, &def, &n))
+		ret = stage_one(kn, seq, k++, def, n);
 	pthread_mutex_unlock(&kn->lock);
 	return ret;
 }
