@@ -217,21 +217,32 @@ static void test_round_trip(void)
 	spool__close(NULL);
 }
 
+/* A new spool with room for n records of 1000 bytes, holding batches 1..n
+ * (batch s with s * events_per_seq events), nothing dropped; NULL if it did
+ * not open. */
+static struct spool *full_spool(uint64_t n, uint32_t events_per_seq)
+{
+	struct spool_dropped d;
+	struct spool *sp;
+
+	wipe_spool();
+	sp = open_spool(n * (1000 + SPOOL_OVERHEAD), 0, 0, dev);
+	for (uint64_t s = 1; sp && s <= n; s++) {
+		CHECK_INT(put(sp, s, (uint32_t)s * events_per_seq, 1000, &d), 0);
+		CHECK_INT(d.batches, 0);
+	}
+	return sp;
+}
+
 static void test_bounds(void)
 {
 	const uint64_t rec = 1000 + SPOOL_OVERHEAD;
 	struct spool_dropped d;
 	struct spool_stats st;
-	struct spool *sp;
+	struct spool *sp = full_spool(5, 10);
 
-	wipe_spool();
-	sp = open_spool(5 * rec, 0, 0, dev);
 	if (!sp)
 		return;
-	for (uint64_t s = 1; s <= 5; s++) {
-		CHECK_INT(put(sp, s, (uint32_t)(s * 10), 1000, &d), 0);
-		CHECK_INT(d.batches, 0);
-	}
 	/* Full: each put drops exactly the oldest. */
 	CHECK_INT(put(sp, 6, 60, 1000, &d), 0);
 	CHECK_INT(d.batches, 1);
@@ -308,17 +319,12 @@ static void test_bounds(void)
  * acknowledged as stored, a batch was counted twice). */
 static void test_in_flight(void)
 {
-	const uint64_t rec = 1000 + SPOOL_OVERHEAD;
 	struct spool_dropped d;
 	struct spool_stats st;
-	struct spool *sp;
+	struct spool *sp = full_spool(3, 1);
 
-	wipe_spool();
-	sp = open_spool(3 * rec, 0, 0, dev);
 	if (!sp)
 		return;
-	for (uint64_t s = 1; s <= 3; s++)
-		CHECK_INT(put(sp, s, (uint32_t)s, 1000, NULL), 0);
 	expect_next(sp, 0, 1, 1, 1000);		/* 1 and 2 in flight */
 	expect_next(sp, 1, 2, 2, 1000);
 	CHECK_INT(put(sp, 4, 4, 1000, &d), 0);	/* drops 3, not 1 */
