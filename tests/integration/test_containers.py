@@ -60,7 +60,11 @@ def make_cases():
 def run_in_cgroup(root, rel, marker):
     path = os.path.join(root, rel)
     os.makedirs(path, exist_ok=True)
-    script = 'echo $$ > "%s/cgroup.procs" && exec /bin/sleep 0.3' % path
+    # The pause before the exec lets the proc source read the shell's own
+    # command line (with the marker): it reads /proc after the connector's
+    # exec event, and an exec at once replaced it with sleep's in time only
+    # now and then (seen under ASan).
+    script = 'echo $$ > "%s/cgroup.procs" && /bin/sleep 0.1 && exec /bin/sleep 0.3' % path
     subprocess.run(["/bin/sh", "-c", script + " #" + marker], check=True, timeout=10)
     return path
 
